@@ -1,0 +1,257 @@
+"""Window-local MFCC front end in NumPy/SciPy, shared by the device, `predict` and training.
+
+Why it is written the way it is:
+
+* Every frame is computed on its own (a stack of 1-row matrix products), never as part of a
+  larger matrix whose BLAS kernel depends on how many rows happen to be there. That makes the
+  streaming path bit-identical to the batch path for any chunking, which the design demands.
+* The log uses a fixed power floor instead of a clip-relative ``top_db``: a frame's features
+  depend on the frame alone, so a window's features depend on the window alone.
+* Frames follow librosa's ``center=False`` convention (a ``frame_length`` window centred in an
+  ``n_fft`` span) so the numbers can be checked against ``librosa.feature.mfcc``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+
+from edge_ser.errors import ConfigError
+
+MEL_SCALES = ("slaney", "htk")
+NORMALISATIONS = ("none", "cmn", "cmvn")
+WINDOWS = ("hann", "hamming")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Every parameter that shapes the features; stored in each model manifest and checked at load."""
+
+    sample_rate: int = 16000
+    frame_length: int = 400  # samples under the analysis window (25 ms)
+    hop_length: int = 160  # samples between frames (10 ms)
+    n_fft: int = 512  # FFT size; also the span of one frame, as in librosa with center=False
+    window: str = "hann"  # periodic window of `frame_length` samples
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = 8000.0
+    mel_scale: str = "slaney"  # "slaney" (librosa default) or "htk"
+    n_mfcc: int = 20
+    log_floor: float = 1e-10  # power floor before 10*log10: fixed, never relative to the clip
+    lifter: int = 0
+    normalisation: str = "cmvn"  # per analysis window: "none", "cmn" (mean) or "cmvn" (mean+variance)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.sample_rate <= 0:
+            problems.append("sample_rate must be positive")
+        if not 0 < self.frame_length <= self.n_fft:
+            problems.append("frame_length must be in 1..n_fft")
+        if self.hop_length <= 0:
+            problems.append("hop_length must be positive")
+        if self.window not in WINDOWS:
+            problems.append(f"window must be one of {WINDOWS}")
+        if self.mel_scale not in MEL_SCALES:
+            problems.append(f"mel_scale must be one of {MEL_SCALES}")
+        if self.normalisation not in NORMALISATIONS:
+            problems.append(f"normalisation must be one of {NORMALISATIONS}")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            problems.append("need 0 <= fmin < fmax <= sample_rate/2")
+        if not 0 < self.n_mfcc <= self.n_mels:
+            problems.append("n_mfcc must be in 1..n_mels")
+        if self.log_floor <= 0:
+            problems.append("log_floor must be positive")
+        if self.lifter < 0:
+            problems.append("lifter must be >= 0")
+        if problems:
+            raise ConfigError("invalid feature config: " + "; ".join(problems))
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    def frame_start(self, frame: int) -> float:
+        """Time (s) of the first sample of `frame`."""
+        return max(frame, 0) * self.hop_length / self.sample_rate
+
+    def frame_end(self, end_frame: int) -> float:
+        """Time (s) just after the last sample of the frames before `end_frame`."""
+        return ((end_frame - 1) * self.hop_length + self.n_fft) / self.sample_rate
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> FeatureConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown feature config keys: {', '.join(unknown)}")
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def _hz_to_mel(hz: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    # Slaney: linear below 1 kHz (3 mels per 200 Hz), logarithmic above.
+    linear = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, linear)
+
+
+def _mel_to_hz(mel: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    linear = mel * (200.0 / 3)
+    log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
+    return np.where(mel >= 15.0, log_part, linear)
+
+
+@lru_cache(maxsize=16)
+def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
+    """Triangular mel filters, area-normalised (Slaney), shape (n_fft//2+1, n_mels), float32."""
+    bins = np.linspace(0.0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    edges_mel = np.linspace(
+        _hz_to_mel(np.array(cfg.fmin), cfg.mel_scale),
+        _hz_to_mel(np.array(cfg.fmax), cfg.mel_scale),
+        cfg.n_mels + 2,
+    )
+    edges = _mel_to_hz(edges_mel, cfg.mel_scale)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins[None, :] - left) / (centre - left)
+    falling = (right - bins[None, :]) / (right - centre)
+    tri = np.maximum(0.0, np.minimum(rising, falling))
+    tri *= (2.0 / (right - left))  # equal area per filter
+    return np.ascontiguousarray(tri.T, dtype=np.float32)
+
+
+@lru_cache(maxsize=16)
+def dct_matrix(cfg: FeatureConfig) -> np.ndarray:
+    """Orthonormal DCT-II (n_mels -> n_mfcc) with optional liftering folded in, float32."""
+    basis = scipy.fft.dct(np.eye(cfg.n_mels), type=2, norm="ortho", axis=0)[: cfg.n_mfcc]
+    if cfg.lifter > 0:
+        n = np.arange(1, cfg.n_mfcc + 1)
+        basis = basis * (1.0 + (cfg.lifter / 2.0) * np.sin(np.pi * n / cfg.lifter))[:, None]
+    return np.ascontiguousarray(basis.T, dtype=np.float32)
+
+
+@lru_cache(maxsize=16)
+def analysis_window(cfg: FeatureConfig) -> np.ndarray:
+    """Periodic window (the FFT convention librosa and scipy use), float32."""
+    n = np.arange(cfg.frame_length)
+    alpha = 0.5 if cfg.window == "hann" else 0.54
+    return (alpha - (1 - alpha) * np.cos(2 * np.pi * n / cfg.frame_length)).astype(np.float32)
+
+
+def n_frames(n_samples: int, cfg: FeatureConfig) -> int:
+    """Number of complete frames in `n_samples` (librosa center=False convention)."""
+    return 0 if n_samples < cfg.n_fft else 1 + (n_samples - cfg.n_fft) // cfg.hop_length
+
+
+def frame_signal(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """View (no copy) of the windowed part of every complete frame: shape (frames, frame_length)."""
+    count = n_frames(len(signal), cfg)
+    offset = (cfg.n_fft - cfg.frame_length) // 2
+    usable = signal[offset : offset + (count - 1) * cfg.hop_length + cfg.frame_length] if count else signal[:0]
+    if count == 0:
+        return np.empty((0, cfg.frame_length), dtype=np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(usable, cfg.frame_length)
+    return view[:: cfg.hop_length]
+
+
+def power_spectrum(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """|rfft|^2 of windowed frames; a frame shorter than n_fft is zero-padded (same magnitude as
+    librosa's centred padding, because a circular shift only changes phase)."""
+    spec = scipy.fft.rfft(frames * analysis_window(cfg), n=cfg.n_fft, axis=-1)
+    return spec.real**2 + spec.imag**2
+
+
+def log_mel_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Log-mel power in dB with a fixed floor, one row per frame, float32."""
+    power = power_spectrum(frames, cfg).astype(np.float32, copy=False)
+    # (frames, 1, bins) @ (bins, mels): one small product per frame, so a frame's value never
+    # depends on how many frames are computed together.
+    mel = (power[:, None, :] @ mel_filterbank(cfg))[:, 0, :]
+    return (10.0 * np.log10(np.maximum(mel, np.float32(cfg.log_floor)))).astype(np.float32, copy=False)
+
+
+def mfcc_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """MFCCs (frames, n_mfcc), float32, from framed samples."""
+    log_mel = log_mel_frames(frames, cfg)
+    return (log_mel[:, None, :] @ dct_matrix(cfg))[:, 0, :]
+
+
+def frame_energy_db(frames: np.ndarray) -> np.ndarray:
+    """Mean power of each raw frame in dBFS (float input in [-1, 1]); used by the voice gate."""
+    power = np.einsum("ij,ij->i", frames, frames) / max(frames.shape[-1], 1)
+    return (10.0 * np.log10(np.maximum(power, 1e-12))).astype(np.float32)
+
+
+def mfcc(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Batch MFCCs of a whole float32 signal: (frames, n_mfcc)."""
+    signal = np.asarray(signal, dtype=np.float32)
+    return mfcc_frames(frame_signal(signal, cfg), cfg)
+
+
+def normalise_window(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Per-window cepstral normalisation, so a window carries no level or channel offset from
+    outside it (recording levels and spectral tilt differ between corpora and microphones)."""
+    if cfg.normalisation == "none":
+        return features.astype(np.float32, copy=False)
+    centred = features - features.mean(axis=0, keepdims=True)
+    if cfg.normalisation == "cmn":
+        return centred.astype(np.float32, copy=False)
+    std = features.std(axis=0, keepdims=True)
+    return (centred / np.maximum(std, 1e-3)).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class FrameBlock:
+    """Consecutive frames produced by the front end: `start` is the index of the first frame."""
+
+    start: int
+    mfcc: np.ndarray  # (n, n_mfcc) float32
+    energy_db: np.ndarray  # (n,) float32
+
+    def __len__(self) -> int:
+        return len(self.energy_db)
+
+
+class StreamingMfcc:
+    """Incremental front end: push samples of any chunk size, get the frames they complete.
+
+    Keeps only the samples not yet consumed by a complete frame, so memory is bounded by n_fft.
+    """
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        self.cfg = cfg
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._next_frame = 0
+
+    @property
+    def frames_emitted(self) -> int:
+        return self._next_frame
+
+    def push(self, samples: np.ndarray) -> FrameBlock:
+        """Add float32 samples; return the frames that are now complete (possibly none)."""
+        buf = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        frames = frame_signal(buf, self.cfg)
+        count = len(frames)
+        block = FrameBlock(self._next_frame, mfcc_frames(frames, self.cfg), frame_energy_db(frames))
+        self._pending = buf[count * self.cfg.hop_length :]
+        self._next_frame += count
+        return block
+
+
+def stream_frames(chunks: Iterable[np.ndarray], cfg: FeatureConfig) -> Iterator[FrameBlock]:
+    """Generator stage: float32 sample chunks in, non-empty FrameBlocks out."""
+    front_end = StreamingMfcc(cfg)
+    for chunk in chunks:
+        block = front_end.push(chunk)
+        if len(block):
+            yield block

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install the Debian packages edge-ser needs, only when one is missing (fast on a set-up machine).
+set -euo pipefail
+packages=(python3-venv python3-dev gcc portaudio19-dev libasound2-plugins pulseaudio pulseaudio-utils
+          alsa-utils mosquitto mosquitto-clients espeak-ng sox libsndfile1 openssl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+echo "installing Debian packages: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,52 @@
+"""Real speech for tests: a RAVDESS clip when ../shared/data is there, else espeak-ng speech.
+
+Both are real recordings of speech-like signals with silence around them, which is what the
+front end, the gate and the segmenter are built for; synthetic sines would not exercise them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_ser.wavfile import load_audio
+
+REPO = Path(__file__).resolve().parents[1]
+RAVDESS = REPO.parent / "shared" / "data" / "ravdess"
+TINY_MODEL = REPO / "tests" / "fixtures" / "tiny.tflite"
+
+
+def ravdess_clip(name: str = "Actor_01/03-01-05-02-01-01-01.wav") -> Path | None:
+    path = RAVDESS / name
+    return path if path.is_file() else None
+
+
+def espeak_wav(path: Path, text: str, voice: str = "en", speed: int = 150) -> Path:
+    """Synthesise `text` to `path` with espeak-ng (skips the test if espeak-ng is missing)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", str(path), text], check=True,
+                   capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """A few seconds of real speech at 16 kHz, float32."""
+    clip = ravdess_clip()
+    if clip is None:
+        clip = espeak_wav(tmp_path_factory.mktemp("speech") / "speech.wav",
+                          "Kids are talking by the door. Dogs are sitting by the door.")
+    return load_audio(clip, 16000)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """The committed tiny int8 model (built by tests/fixtures/make_tiny_model.py)."""
+    assert TINY_MODEL.is_file(), "tests/fixtures/tiny.tflite is missing: run tests/fixtures/make_tiny_model.py"
+    return TINY_MODEL

@@ -1,0 +1,3 @@
+"""Fixtures shared across the suite, each family in its own module."""
+
+from tests.audio_fixtures import *  # noqa: F403

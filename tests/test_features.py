@@ -1,0 +1,114 @@
+"""The MFCC front end: librosa parity, streaming == batch for any chunking, window locality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_ser.errors import ConfigError
+from edge_ser.features import (
+    FeatureConfig,
+    StreamingMfcc,
+    frame_signal,
+    mel_filterbank,
+    mfcc,
+    normalise_window,
+    stream_frames,
+)
+from edge_ser.pipeline import chunked
+
+librosa = pytest.importorskip("librosa", reason="librosa (dev extra) is the parity reference")
+
+CONFIGS = [
+    FeatureConfig(),
+    FeatureConfig(n_mels=64, n_mfcc=40, mel_scale="htk", frame_length=512),
+    FeatureConfig(lifter=22),
+    FeatureConfig(frame_length=256, n_fft=256, hop_length=128, n_mels=26, n_mfcc=13, window="hamming"),
+    FeatureConfig(fmin=0.0, fmax=7600.0, n_mels=32, n_mfcc=16, log_floor=1e-8),
+]
+
+
+def librosa_mfcc(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """librosa's MFCC with the same parameters; the log is taken with the same fixed floor."""
+    power = librosa.feature.melspectrogram(
+        y=signal, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+        win_length=cfg.frame_length, window=cfg.window, center=False, power=2.0,
+        n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax, htk=cfg.mel_scale == "htk")
+    log_mel = librosa.power_to_db(power, ref=1.0, amin=cfg.log_floor, top_db=None)
+    return librosa.feature.mfcc(S=log_mel, n_mfcc=cfg.n_mfcc, dct_type=2, norm="ortho", lifter=cfg.lifter).T
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.mel_scale}-{c.n_mels}m-{c.n_mfcc}c-l{c.lifter}")
+def test_matches_librosa_on_real_speech(speech_16k: np.ndarray, cfg: FeatureConfig) -> None:
+    ours = mfcc(speech_16k, cfg)
+    ref = librosa_mfcc(speech_16k, cfg)
+    assert ours.shape == ref.shape
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_mel_filterbank_matches_librosa() -> None:
+    for cfg in CONFIGS:
+        ref = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin,
+                                  fmax=cfg.fmax, htk=cfg.mel_scale == "htk")
+        np.testing.assert_allclose(mel_filterbank(cfg).T, ref, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("chunk", [160, 1000, 4096, 1, 777])
+def test_streaming_is_identical_to_batch_for_any_chunk_size(speech_16k: np.ndarray, chunk: int) -> None:
+    cfg = FeatureConfig()
+    blocks = list(stream_frames(chunked(speech_16k, chunk), cfg))
+    streamed = np.concatenate([b.mfcc for b in blocks])
+    np.testing.assert_array_equal(streamed, mfcc(speech_16k, cfg))
+    assert [b.start for b in blocks] == list(np.cumsum([0] + [len(b) for b in blocks[:-1]]))
+
+
+def test_streaming_keeps_bounded_state(speech_16k: np.ndarray) -> None:
+    front_end = StreamingMfcc(FeatureConfig())
+    for chunk in chunked(speech_16k, 1000):
+        front_end.push(chunk)
+        assert len(front_end._pending) < FeatureConfig().n_fft
+
+
+def test_frame_features_depend_only_on_the_frame(speech_16k: np.ndarray) -> None:
+    """What lies outside a frame (a loud burst, say) must not change it: no clip-relative top_db."""
+    cfg = FeatureConfig()
+    quiet = speech_16k * 0.01
+    loud_tail = np.concatenate([quiet, np.ones(16000, dtype=np.float32) * 0.9])
+    head = mfcc(quiet, cfg)
+    np.testing.assert_array_equal(mfcc(loud_tail, cfg)[: len(head)], head)
+
+
+def test_framing_is_a_view_not_a_copy(speech_16k: np.ndarray) -> None:
+    frames = frame_signal(speech_16k, FeatureConfig())
+    assert np.shares_memory(frames, speech_16k)
+    assert frames.shape == (1 + (len(speech_16k) - 512) // 160, 400)
+
+
+def test_short_signal_gives_no_frames() -> None:
+    assert mfcc(np.zeros(100, dtype=np.float32), FeatureConfig()).shape == (0, 20)
+
+
+def test_cmvn_removes_level_and_scales_to_unit_variance(speech_16k: np.ndarray) -> None:
+    cfg = FeatureConfig()
+    feats = mfcc(speech_16k[:32000], cfg)
+    norm = normalise_window(feats, cfg)
+    np.testing.assert_allclose(norm.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(norm.std(axis=0), 1.0, atol=1e-3)
+    # A 20 dB gain change shifts c0 only; after CMVN the window is unchanged.
+    louder = normalise_window(mfcc(speech_16k[:32000] * 10, cfg), cfg)
+    np.testing.assert_allclose(louder, norm, atol=2e-3)
+
+
+@pytest.mark.parametrize("bad", [
+    {"frame_length": 600}, {"hop_length": 0}, {"window": "kaiser"}, {"mel_scale": "bark"},
+    {"normalisation": "zscore"}, {"fmax": 9000.0}, {"n_mfcc": 50}, {"log_floor": 0.0},
+])
+def test_invalid_feature_config_is_refused_with_reason(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="invalid feature config"):
+        FeatureConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_unknown_feature_key_is_named() -> None:
+    with pytest.raises(ConfigError, match="pre_emphasis"):
+        FeatureConfig.from_dict({"pre_emphasis": 0.97})
