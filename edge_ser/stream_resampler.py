@@ -1,0 +1,95 @@
+"""Streaming polyphase resampler for capture devices that cannot open at the model's rate.
+
+Why not call `scipy.signal.resample_poly` per chunk: it treats every chunk as a whole signal and
+pads both ends with zeros, so each chunk boundary gets a click and the result depends on the chunk
+size. This resampler uses the same filter (Kaiser-windowed FIR, beta 5, ten zero crossings per side
+of the slower rate) and the same zero-delay alignment, but keeps the input history between calls:
+its output for interior samples equals resample_poly's on the whole signal, and feeding the same
+audio in any chunk sizes gives bit-identical output (every output sample is computed with the same
+operations in the same order, whatever the chunk).
+"""
+
+from __future__ import annotations
+
+from math import gcd
+
+import numpy as np
+from scipy.signal import firwin
+
+from edge_ser.errors import ConfigError
+
+
+class StreamResampler:
+    """Push chunks at `rate_in`, get the samples at `rate_out` they complete; `flush` at the end."""
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        if rate_in <= 0 or rate_out <= 0:
+            raise ConfigError(f"resampler: rates must be positive, got {rate_in} -> {rate_out}")
+        g = gcd(rate_in, rate_out)
+        self.rate_in, self.rate_out = rate_in, rate_out
+        self.up, self.down = rate_out // g, rate_in // g
+        max_rate = max(self.up, self.down)
+        self._half = 10 * max_rate
+        if self.passthrough:
+            taps = np.ones(1)
+        else:
+            taps = firwin(2 * self._half + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+        # Polyphase bank: phase p holds taps p, p+up, p+2up, ... (zero-padded to equal length).
+        self._taps_per_phase = -(-len(taps) // self.up)
+        bank = np.zeros(self.up * self._taps_per_phase)
+        bank[: len(taps)] = taps
+        self._bank = bank.reshape(self._taps_per_phase, self.up).T.copy()  # (up, taps_per_phase)
+        # Input history from global index _base; it starts with zeros before the first sample, which
+        # is how resample_poly pads the start of a signal.
+        self._history = np.zeros(self._taps_per_phase, dtype=np.float64)
+        self._base = -self._taps_per_phase
+        self._received = 0  # input samples seen
+        self._emitted = 0  # output samples produced
+
+    @property
+    def passthrough(self) -> bool:
+        return self.up == self.down
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        """Add input samples (float); return every output sample whose filter support is complete."""
+        x = np.asarray(chunk, dtype=np.float64).reshape(-1)
+        if self.passthrough:
+            return x.astype(np.float32)
+        self._history = np.concatenate([self._history, x])
+        self._received += len(x)
+        # Output m needs inputs up to floor((m*down + half) / up).
+        ready = (self._received * self.up - self._half - 1) // self.down + 1 if self._received else 0
+        return self._produce(max(ready, self._emitted))
+
+    def flush(self) -> np.ndarray:
+        """End of stream: the remaining outputs, with zeros after the last input (as resample_poly)."""
+        if self.passthrough:
+            return np.zeros(0, dtype=np.float32)
+        total = -(-self._received * self.up // self.down)  # ceil(n_in * up / down)
+        pad = self._half // self.up + 2
+        self._history = np.concatenate([self._history, np.zeros(pad)])
+        out = self._produce(total)
+        self._history = self._history[: len(self._history) - pad]
+        return out
+
+    def _produce(self, stop: int) -> np.ndarray:
+        m = np.arange(self._emitted, stop, dtype=np.int64)
+        j = m * self.down + self._half
+        newest, phase = j // self.up, j % self.up  # newest input index used, and the sub-filter
+        taps = self._bank[phase]  # (n_out, taps_per_phase)
+        out = np.zeros(len(m))
+        # A fixed loop over taps (not a matrix product) so each output is summed in the same order
+        # whatever the number of outputs in this call: that is what makes the stream chunk-invariant.
+        for i in range(self._taps_per_phase):
+            out += taps[:, i] * self._history[newest - i - self._base]
+        self._emitted = stop
+        self._trim()
+        return out.astype(np.float32)
+
+    def _trim(self) -> None:
+        """Drop history no future output can reach."""
+        oldest_needed = (self._emitted * self.down + self._half) // self.up - self._taps_per_phase
+        drop = oldest_needed - self._base
+        if drop > 0:
+            self._history = self._history[drop:]
+            self._base += drop
