@@ -19,11 +19,12 @@ import numpy as np
 from edge_ser.errors import ModelError
 from edge_ser.features import FeatureConfig
 from edge_ser.manifest import Manifest, Quantisation, manifest_path, sha256_file
+from edge_ser.native_stderr import filtered_stderr
 
 BACKENDS: dict[str, str] = {
     "ai-edge-litert": "ai_edge_litert.interpreter",
     "tflite-runtime": "tflite_runtime.interpreter",
-    "tensorflow": "tensorflow.lite",
+    "tensorflow": "tensorflow.lite.python.interpreter",
 }
 BACKEND_ENV = "EDGE_SER_TFLITE_BACKEND"
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.tflite"
@@ -90,8 +91,9 @@ class Classifier:
                              + _feature_diff(self.manifest.features, expected_features))
         self.backend, interpreter_class = load_interpreter_class(backend)
         try:
-            self._interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with filtered_stderr():
+                self._interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
         except Exception as exc:
             raise ModelError(f"{self.path}: not a loadable TFLite model: {_first_line(exc)}") from None
         inputs = self._interpreter.get_input_details()

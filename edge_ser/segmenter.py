@@ -9,8 +9,9 @@ Rules:
   least `min_speech_fraction` of its frames are speech.
 * Inside an utterance a window is taken every `hop_frames`, aligned to the utterance start.
 * An utterance that ends before it filled a window (or with an uncovered tail of at least one
-  hop) gets one last window centred on its speech, taken from the frames still held; at the very
-  start of a stream missing frames are filled by repeating the first frame.
+  hop) gets one last window centred on its speech as far as the frames already seen allow: it
+  never waits for frames past the hangover, so the event is not delayed. At the very start of a
+  stream missing frames are filled by repeating the first frame.
 * Memory is bounded: only the last `window_frames + hangover + onset` frames are kept.
 """
 
