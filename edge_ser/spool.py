@@ -1,0 +1,135 @@
+"""Durable, bounded FIFO of event payloads waiting for a broker acknowledgement.
+
+Every event is written here before any attempt to send it and deleted by row id only when the
+broker's PUBACK arrives, so an outage, a crash or a restart loses nothing that was accepted —
+up to the bound. Past ``max_events`` the OLDEST rows are dropped (a device that was offline for
+days should report what is happening now, not fill its disk), and every drop is added to a
+counter persisted in the same database, so the loss is visible in ``stats()`` and the state.
+
+Durability choice: WAL journal with ``synchronous=NORMAL``. In WAL mode that is crash-safe for the
+*process* (a killed daemon loses no committed row) and the database can never be corrupted by a
+power cut; what a power cut can cost is the last commits before it — a just-spooled event, or the
+deletion of an acknowledged one (re-sent later, which at-least-once consumers already tolerate).
+``FULL`` would fsync on every commit; draining a long outage deletes one row per PUBACK, and on
+SD-card storage that fsync rate would stretch a drain of thousands of events into minutes.
+
+``path=None`` keeps the spool in memory: same semantics within one process, nothing survives it.
+All methods are thread-safe (one connection behind a lock): paho callbacks, the sender thread
+and the audio thread all touch the spool.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+
+class SpooledEvent(NamedTuple):
+    row_id: int
+    event_id: str
+    payload: str
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('dropped', 0);
+"""
+
+
+class Spool:
+    """SQLite-backed event queue; see the module docstring for the guarantees."""
+
+    def __init__(self, path: str | Path | None, max_events: int) -> None:
+        if max_events < 1:
+            raise ValueError(f"spool max_events must be >= 1, got {max_events}")
+        self.path = None if path is None else Path(path)
+        self.max_events = max_events
+        self._lock = threading.Lock()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path), check_same_thread=False)
+        if self.path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        # Cached so stats() and the bound check never scan the table; only changed after a commit.
+        self._pending = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        self._dropped = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
+        # A smaller bound than the previous run's backlog applies at once.
+        with self._lock:
+            with self._db:
+                dropped = self._drop_oldest(self._pending - self.max_events)
+            self._pending -= dropped
+            self._dropped += dropped
+
+    def _drop_oldest(self, count: int) -> int:
+        """Delete the ``count`` oldest rows and add them to the dropped counter (inside a transaction)."""
+        if count <= 0:
+            return 0
+        self._db.execute("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)", (count,))
+        self._db.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'", (count,))
+        return count
+
+    def append(self, event_id: str, payload: str) -> int:
+        """Store one event (committed before returning) and return its row id.
+
+        The insert and the trim share one transaction, so the bound holds even after a crash.
+        """
+        with self._lock:
+            with self._db:
+                cur = self._db.execute(
+                    "INSERT INTO events (event_id, payload, created) VALUES (?, ?, ?)",
+                    (event_id, payload, time.time()),
+                )
+                dropped = self._drop_oldest(self._pending + 1 - self.max_events)
+            self._pending += 1 - dropped
+            self._dropped += dropped
+            return int(cur.lastrowid or 0)
+
+    def peek(self, after_id: int, limit: int) -> list[SpooledEvent]:
+        """The oldest ``limit`` events with a row id greater than ``after_id``, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, event_id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            ).fetchall()
+        return [SpooledEvent(*row) for row in rows]
+
+    def remove(self, row_ids: Iterable[int]) -> int:
+        """Delete acknowledged rows; ids already gone (dropped by the bound) are ignored. Returns the count."""
+        ids = [(int(r),) for r in row_ids]
+        if not ids:
+            return 0
+        with self._lock:
+            before = self._db.total_changes
+            with self._db:
+                self._db.executemany("DELETE FROM events WHERE id = ?", ids)
+            removed = self._db.total_changes - before
+            self._pending -= removed
+        return removed
+
+    def pending(self) -> int:
+        """Events not yet acknowledged. Like ``dropped()``, answered from memory, so it works after close()."""
+        with self._lock:
+            return self._pending
+
+    def dropped(self) -> int:
+        """Events dropped by the bound over the spool file's whole life (persisted)."""
+        with self._lock:
+            return self._dropped
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

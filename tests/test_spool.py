@@ -1,0 +1,112 @@
+"""The event spool: order, bound, persistence across reopen, thread safety."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from edge_ser.spool import Spool
+
+
+def _ids(spool: Spool) -> list[str]:
+    return [row.event_id for row in spool.peek(0, 1_000_000)]
+
+
+def test_fifo_order_and_remove_by_row_id() -> None:
+    spool = Spool(None, 100)
+    rows = [spool.append(f"e{i}", f'{{"i":{i}}}') for i in range(5)]
+    assert rows == sorted(rows)
+    assert spool.pending() == 5
+    assert [r.payload for r in spool.peek(0, 2)] == ['{"i":0}', '{"i":1}']
+    assert [r.event_id for r in spool.peek(rows[1], 2)] == ["e2", "e3"]
+    assert spool.remove([rows[0], rows[2]]) == 2
+    assert _ids(spool) == ["e1", "e3", "e4"]
+    assert spool.pending() == 3
+
+
+def test_remove_ignores_rows_already_gone() -> None:
+    spool = Spool(None, 10)
+    row = spool.append("e0", "{}")
+    assert spool.remove([row]) == 1
+    assert spool.remove([row, 12345]) == 0
+    assert spool.pending() == 0
+
+
+def test_overflow_drops_oldest_and_counts() -> None:
+    spool = Spool(None, 3)
+    for i in range(7):
+        spool.append(f"e{i}", "{}")
+    assert _ids(spool) == ["e4", "e5", "e6"]
+    assert spool.pending() == 3
+    assert spool.dropped() == 4
+
+
+def test_file_spool_survives_reopen_with_counter(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "spool.sqlite"  # parent created on demand
+    spool = Spool(path, 4)
+    for i in range(6):
+        spool.append(f"e{i}", "{}")
+    spool.close()
+
+    reopened = Spool(path, 4)
+    assert _ids(reopened) == ["e2", "e3", "e4", "e5"]
+    assert reopened.dropped() == 2
+    # Row ids never go back, even once every row is gone (AUTOINCREMENT), so order is global.
+    last = reopened.peek(0, 4)[-1].row_id
+    reopened.remove(row.row_id for row in reopened.peek(0, 4))
+    assert reopened.append("e6", "{}") > last
+    reopened.close()
+
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_smaller_bound_on_reopen_trims_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite"
+    spool = Spool(path, 10)
+    for i in range(5):
+        spool.append(f"e{i}", "{}")
+    spool.close()
+    smaller = Spool(path, 2)
+    assert _ids(smaller) == ["e3", "e4"]
+    assert smaller.dropped() == 3
+    smaller.close()
+
+
+def test_counts_still_readable_after_close() -> None:
+    spool = Spool(None, 1)
+    spool.append("a", "{}")
+    spool.append("b", "{}")
+    spool.close()
+    assert (spool.pending(), spool.dropped()) == (1, 1)
+
+
+def test_concurrent_appends_and_removes_keep_counts_exact(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite", 1_000_000)
+    per_thread = 200
+
+    def producer(tag: str) -> None:
+        for i in range(per_thread):
+            spool.append(f"{tag}{i}", "{}")
+
+    def consumer() -> None:
+        removed = 0
+        while removed < per_thread:
+            removed += spool.remove(row.row_id for row in spool.peek(0, 10))
+
+    threads = [threading.Thread(target=producer, args=(t,)) for t in "abc"] + [threading.Thread(target=consumer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert spool.pending() == 2 * per_thread
+    assert len(_ids(spool)) == 2 * per_thread
+    spool.close()
+
+
+def test_bound_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_events"):
+        Spool(None, 0)
