@@ -1,0 +1,196 @@
+"""JSON payloads edge-ser publishes (events, state, command results) and their JSON Schemas.
+
+The builders live here, apart from the MQTT client, so that the daemon, the ``predict`` JSON-lines
+sink and the tests all produce byte-for-byte the same shapes. Every payload carries a ``schema``
+field naming its version: consumers dispatch on it, and a breaking change gets a new number
+rather than silently changing meaning. The JSON Schema files in ``edge_ser/schemas/`` are the
+documentation of record; ``tests/test_events_schema.py`` keeps the builders and schemas in step.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+EVENT_SCHEMA = "edge-ser/event/1"
+STATE_SCHEMA = "edge-ser/state/1"
+CMD_RESULT_SCHEMA = "edge-ser/cmd_result/1"
+
+# Accepted command names and the canonical command each stands for. The aliases follow the
+# vocabulary of voice-assistant satellites ("mute") so a Home Assistant button can send either.
+COMMAND_ALIASES: dict[str, str] = {
+    "pause": "pause",
+    "mute": "pause",
+    "resume": "resume",
+    "unmute": "resume",
+    "status": "status",
+}
+
+_SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+
+
+def new_event_id() -> str:
+    """A random UUID4 string: lets at-least-once consumers drop duplicates without coordination."""
+    return str(uuid.uuid4())
+
+
+def iso_utc(t: float) -> str:
+    """Format a POSIX time as ISO-8601 UTC with milliseconds and a ``Z`` suffix.
+
+    One fixed format (rather than ``isoformat()``'s variable precision) keeps payloads sortable as
+    strings and matches the pattern in the schemas.
+    """
+    dt = datetime.fromtimestamp(t, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _model_block(model_name: str, model_version: str) -> dict[str, str]:
+    return {"name": model_name, "version": model_version}
+
+
+def make_event(
+    *,
+    device_id: str,
+    seq: int,
+    start: float,
+    end: float,
+    label: str,
+    probabilities: Mapping[str, float],
+    windows: int,
+    model_name: str,
+    model_version: str,
+    confidence: float | None = None,
+    groups: Mapping[str, float] | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Build one utterance event.
+
+    ``start`` and ``end`` are POSIX times (seconds); ``confidence`` defaults to the probability of
+    ``label`` because that is what the aggregator reports unless it says otherwise. ``seq`` is owned
+    by the caller (the daemon), which knows what "per device" means across restarts.
+    """
+    if label not in probabilities:
+        raise ValueError(f"label {label!r} is not among the probabilities {sorted(probabilities)}")
+    event: dict[str, Any] = {
+        "schema": EVENT_SCHEMA,
+        "event_id": event_id or new_event_id(),
+        "device_id": device_id,
+        "seq": int(seq),
+        "start": iso_utc(start),
+        "end": iso_utc(end),
+        "duration_s": round(max(0.0, end - start), 3),
+        "label": label,
+        "confidence": float(probabilities[label] if confidence is None else confidence),
+        "probabilities": {k: float(v) for k, v in probabilities.items()},
+        "windows": int(windows),
+        "model": _model_block(model_name, model_version),
+    }
+    if groups:
+        event["groups"] = {k: float(v) for k, v in groups.items()}
+    return event
+
+
+def make_state(
+    *,
+    device_id: str,
+    emotion: str | None,
+    confidence: float | None,
+    probabilities: Mapping[str, float],
+    listening: bool,
+    paused: bool,
+    model_name: str,
+    model_version: str,
+    source_ok: bool = True,
+    source_error: str | None = None,
+    overflows: int = 0,
+    spool_pending: int = 0,
+    spool_dropped: int = 0,
+    timestamp: float,
+) -> dict[str, Any]:
+    """Build the retained device state: what a dashboard shows when it connects, without history."""
+    return {
+        "schema": STATE_SCHEMA,
+        "device_id": device_id,
+        "emotion": emotion,
+        "confidence": None if confidence is None else float(confidence),
+        "probabilities": {k: float(v) for k, v in probabilities.items()},
+        "listening": bool(listening),
+        "paused": bool(paused),
+        "timestamp": iso_utc(timestamp),
+        "source": {"ok": bool(source_ok), "error": source_error, "overflows": int(overflows)},
+        "spool": {"pending": int(spool_pending), "dropped": int(spool_dropped)},
+        "model": _model_block(model_name, model_version),
+    }
+
+
+def make_cmd_result(
+    *,
+    command: str | None,
+    ok: bool,
+    error: str | None = None,
+    cmd_id: str | int | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the answer published on ``<base>/cmd/result`` (``id`` echoes the request's, if any)."""
+    result: dict[str, Any] = {
+        "schema": CMD_RESULT_SCHEMA,
+        "id": cmd_id,
+        "command": command,
+        "ok": bool(ok),
+        "error": error,
+    }
+    if state is not None:
+        result["state"] = dict(state)
+    return result
+
+
+class CommandError(ValueError):
+    """A command payload that cannot be executed; carries what could be read of it for the reply."""
+
+    def __init__(self, message: str, *, cmd_id: str | int | None = None, command: str | None = None):
+        super().__init__(message)
+        self.cmd_id = cmd_id
+        self.command = command
+
+
+def parse_command(payload: bytes) -> dict[str, Any]:
+    """Decode a ``<base>/cmd`` payload into ``{"command": canonical, "id": ...}``.
+
+    Raises ``CommandError`` with a message fit to send back to the sender, plus the request's id
+    and command name when they could be read, so the error reply can still be correlated. The checks mirror
+    ``schemas/cmd.json`` by hand because jsonschema is a development dependency only.
+    Unknown fields are refused rather than ignored so that a typo ("comand") is answered with an
+    error instead of doing nothing silently.
+    """
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"payload is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"payload must be a JSON object, got {type(data).__name__}")
+    cmd_id = data.get("id")
+    if cmd_id is not None and (isinstance(cmd_id, bool) or not isinstance(cmd_id, str | int)):
+        raise CommandError("'id' must be a string or an integer")
+    command = data.get("command")
+    name = command if isinstance(command, str) else None
+    unknown = sorted(set(data) - {"command", "id"})
+    if unknown:
+        raise CommandError(f"unknown field(s) {unknown}; allowed: command, id", cmd_id=cmd_id, command=name)
+    if command not in COMMAND_ALIASES:
+        raise CommandError(
+            f"unknown command {command!r}; expected one of {sorted(COMMAND_ALIASES)}", cmd_id=cmd_id, command=name
+        )
+    return {"command": COMMAND_ALIASES[command], "id": cmd_id}
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """Load ``edge_ser/schemas/<name>.json`` (event, state, cmd, cmd_result)."""
+    path = _SCHEMA_DIR / f"{name}.json"
+    if not path.is_file():
+        available = sorted(p.stem for p in _SCHEMA_DIR.glob("*.json"))
+        raise FileNotFoundError(f"no schema {name!r} in {_SCHEMA_DIR}; available: {available}")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,178 @@
+"""Payload builders against the JSON Schemas that document them (and the schemas against bad data)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from edge_ser.events import (
+    CommandError,
+    iso_utc,
+    load_schema,
+    make_cmd_result,
+    make_event,
+    make_state,
+    new_event_id,
+    parse_command,
+)
+
+LABELS = ["angry", "happy", "neutral", "sad"]
+PROBS = {"angry": 0.1, "happy": 0.6, "neutral": 0.2, "sad": 0.1}
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = load_schema(name)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def _event(**overrides: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(
+        device_id="kitchen", seq=7, start=1_700_000_000.25, end=1_700_000_002.0, label="happy",
+        probabilities=PROBS, windows=5, model_name="ser-tiny", model_version="1.2.0",
+    )  # fmt: skip
+    kwargs.update(overrides)
+    return make_event(**kwargs)
+
+
+def _state(**overrides: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(
+        device_id="kitchen", emotion="happy", confidence=0.6, probabilities=PROBS, listening=True,
+        paused=False, model_name="ser-tiny", model_version="1.2.0", timestamp=1_700_000_002.5,
+    )  # fmt: skip
+    kwargs.update(overrides)
+    return make_state(**kwargs)
+
+
+def test_event_matches_schema_and_fields() -> None:
+    event = _event(groups={"positive": 0.6, "negative": 0.2})
+    _validator("event").validate(event)
+    assert event["schema"] == "edge-ser/event/1"
+    assert event["start"] == "2023-11-14T22:13:20.250Z"
+    assert event["duration_s"] == pytest.approx(1.75)
+    assert event["confidence"] == pytest.approx(0.6)
+    assert event["model"] == {"name": "ser-tiny", "version": "1.2.0"}
+    assert json.loads(json.dumps(event)) == event  # plain JSON types only
+
+
+def test_event_without_groups_omits_the_key() -> None:
+    event = _event()
+    assert "groups" not in event
+    _validator("event").validate(event)
+
+
+def test_event_ids_are_unique_uuid4() -> None:
+    ids = {new_event_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    _validator("event").validate(_event(event_id=ids.pop()))
+
+
+def test_event_label_must_be_a_class() -> None:
+    with pytest.raises(ValueError, match="surprised"):
+        _event(label="surprised")
+
+
+@pytest.mark.parametrize(
+    ("path", "bad_value"),
+    [
+        (("schema",), "edge-ser/event/2"),
+        (("event_id",), "not-a-uuid"),
+        (("seq",), -1),
+        (("start",), "2023-11-14 22:13:20"),
+        (("confidence",), 1.5),
+        (("probabilities", "happy"), "0.6"),
+        (("windows",), 0),
+        (("model", "version"), None),
+    ],
+)
+def test_event_schema_rejects_bad_values(path: tuple[str, ...], bad_value: Any) -> None:
+    event = copy.deepcopy(_event())
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = bad_value
+    with pytest.raises(jsonschema.ValidationError):
+        _validator("event").validate(event)
+
+
+def test_event_schema_rejects_missing_and_extra_fields() -> None:
+    event = _event()
+    del event["label"]
+    with pytest.raises(jsonschema.ValidationError, match="label"):
+        _validator("event").validate(event)
+    with pytest.raises(jsonschema.ValidationError):
+        _validator("event").validate({**_event(), "surprise": 1})
+
+
+def test_state_matches_schema_including_nothing_heard_yet() -> None:
+    validator = _validator("state")
+    state = _state(source_ok=False, source_error="mic unplugged", overflows=3, spool_pending=4, spool_dropped=1)
+    validator.validate(state)
+    assert state["source"] == {"ok": False, "error": "mic unplugged", "overflows": 3}
+    assert state["spool"] == {"pending": 4, "dropped": 1}
+    idle = _state(emotion=None, confidence=None, probabilities={}, listening=False, paused=True)
+    validator.validate(idle)
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({**idle, "listening": "yes"})
+
+
+@pytest.mark.parametrize(
+    "command",
+    [{"command": "pause"}, {"command": "mute", "id": "abc"}, {"command": "resume", "id": 3}, {"command": "status"}],
+)
+def test_valid_commands_pass_schema_and_parser(command: dict[str, Any]) -> None:
+    _validator("cmd").validate(command)
+    parsed = parse_command(json.dumps(command).encode())
+    assert parsed["command"] in {"pause", "resume", "status"}
+    assert parsed["id"] == command.get("id")
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"command": "dance"}', "unknown command"),
+        (b'{"command": 5}', "unknown command"),
+        (b'{"comand": "pause"}', "unknown field"),
+        (b'{"command": "pause", "id": [1]}', "'id'"),
+    ],
+)
+def test_invalid_commands_fail_schema_and_parser(payload: bytes, message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        parse_command(payload)
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return  # not JSON at all: nothing for the schema to judge
+    with pytest.raises(jsonschema.ValidationError):
+        _validator("cmd").validate(document)
+
+
+def test_command_error_keeps_id_for_the_reply() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse_command(b'{"command": "dance", "id": "r1"}')
+    assert (caught.value.cmd_id, caught.value.command) == ("r1", "dance")
+
+
+def test_cmd_results_match_schema() -> None:
+    validator = _validator("cmd_result")
+    validator.validate(make_cmd_result(command="pause", ok=True, cmd_id="r1", state=_state(paused=True)))
+    validator.validate(make_cmd_result(command=None, ok=False, error="payload is not valid JSON"))
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(make_cmd_result(command="pause", ok=False))  # a failure must say why
+
+
+def test_iso_utc_format() -> None:
+    assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1.9999) == "1970-01-01T00:00:01.999Z"
+
+
+def test_load_schema_names_what_exists() -> None:
+    with pytest.raises(FileNotFoundError, match="cmd_result"):
+        load_schema("nope")
