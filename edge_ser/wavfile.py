@@ -12,7 +12,6 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from edge_ser.errors import AudioFileError
 
@@ -126,6 +125,8 @@ def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """Polyphase resampling (scipy's resample_poly) of a 1-D float32 signal."""
     if rate_in == rate_out:
         return signal.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly  # deferred: scipy.signal is slow to import, rarely needed
+
     g = gcd(rate_in, rate_out)
     return resample_poly(signal, rate_out // g, rate_in // g).astype(np.float32)
 
