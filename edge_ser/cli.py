@@ -13,6 +13,8 @@ from edge_ser.errors import EdgeSerError
 # subcommand -> module with `add_arguments(parser)` and `main(args) -> int`
 COMMANDS = {
     "predict": ("edge_ser.cmd_predict", "classify WAV files or folders"),
+    "run": ("edge_ser.cmd_run", "run the daemon: microphone, WAV file or stdin -> MQTT events"),
+    "devices": ("edge_ser.cmd_devices", "list audio input devices"),
 }
 
 
