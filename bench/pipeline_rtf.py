@@ -1,0 +1,60 @@
+"""Whole-pipeline real-time factor: `analyse` over speech as fast as it will go.
+
+Why RTF: it is the number that says how much of one core the device spends on recognition
+(RTF 0.01 = 1 % of a core while someone is talking). The front end alone is timed in the same
+rounds so the split between features and the rest (gate, windows, classifier) is visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bench.context import Context
+from bench.results import Target, figure
+from bench.timing import interleave, paired_ratio
+from edge_ser.classifier import Classifier
+from edge_ser.features import FeatureConfig, stream_frames
+from edge_ser.pipeline import analyse, chunked
+from edge_ser.vad import GateConfig
+
+NAME = "pipeline_rtf"
+TITLE = "Whole pipeline (analyse), as fast as possible"
+RTF = Target("<=", 0.01)
+CHUNK = 4096  # analyse's default
+
+
+def features_only(signal: np.ndarray, cfg: FeatureConfig) -> int:
+    return sum(len(block) for block in stream_frames(chunked(signal, CHUNK), cfg))
+
+
+def cases(signal: np.ndarray, classifier: Classifier) -> dict[str, Callable[[], object]]:
+    return {"analyse": lambda: analyse(signal, classifier, GateConfig(), chunk=CHUNK),
+            "features_only": lambda: features_only(signal, classifier.manifest.features)}
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    if ctx.model.path is None:
+        return {"skipped": ctx.model.note, "figures": [], "timings": {}}
+    classifier = Classifier(ctx.model.path)
+    longest = max(ctx.speech.signals)
+    figures, timings, detail = [], {}, {}
+    for seconds, signal in sorted(ctx.speech.signals.items()):
+        stats = interleave(cases(signal, classifier), ctx.repeats, ctx.min_sample_s)
+        timings[f"{seconds}s"] = {name: s.to_dict() for name, s in stats.items()}
+        result = analyse(signal, classifier, GateConfig(), chunk=CHUNK)
+        share = paired_ratio(stats["features_only"], stats["analyse"])
+        detail[f"{seconds}s"] = {"windows": len(result.windows), "utterances": len(result.utterances),
+                                 "front_end_share": share}
+        rtf = stats["analyse"].median / seconds
+        figures.append(figure(
+            f"rtf_{seconds}s", f"Pipeline real-time factor ({seconds} s speech)", rtf, "",
+            RTF if seconds == longest else None,
+            f"{stats['analyse'].median * 1e3:.1f} ms, {len(result.windows)} windows; "
+            f"front end {share['median'] * 100:.0f} % of it"))
+    return {"figures": figures, "timings": timings, "detail": detail, "backend": classifier.backend,
+            "notes": [f"RTF = processing time / audio duration; the target applies to the longest "
+                      f"({longest} s) signal; analyse(chunk={CHUNK}), GateConfig() defaults, "
+                      f"{classifier.backend} with 1 thread"]}

@@ -1,0 +1,72 @@
+"""Smoke test for the benchmarks: each one runs on tiny inputs and writes a well-formed JSON record.
+
+No timing is asserted (a shared CI box makes any threshold flaky); what is checked is that the
+code paths execute and that every record has what report.py and readers rely on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import classifier as classifier_bench
+from bench import run_all
+
+pytest.importorskip("librosa")
+pytest.importorskip("python_speech_features")
+
+LIGHT = ["coldstart", "mfcc_batch", "streaming", "pipeline_rtf"]
+
+
+def run_quick(tmp_path: Path, only: list[str]) -> list[dict]:
+    results, report = tmp_path / "results", tmp_path / "BENCHMARKS.md"
+    code = run_all.main(["--quick", "--results", str(results), "--report", str(report), "--only", *only])
+    assert code == 0
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    assert len(records) == len(only)
+    text = report.read_text()
+    for record in records:
+        assert record["quick"] is True
+        assert record["machine"]["cpu"] and record["machine"]["python"]
+        assert "error" not in record and "skipped" not in record
+        assert record["figures"], record["benchmark"]
+        for fig in record["figures"]:
+            assert {"key", "label", "value", "unit", "target", "pass"} <= set(fig)
+            assert (fig["pass"] is None) == (fig["target"] is None)
+            assert fig["label"] in text
+    return records
+
+
+def timing_entries(tree: object) -> list[dict]:
+    """Every {median_s, ...} record anywhere in a result's timings."""
+    if isinstance(tree, dict):
+        if "median_s" in tree:
+            return [tree]
+        return [e for value in tree.values() for e in timing_entries(value)]
+    return []
+
+
+def test_light_benchmarks_write_valid_json(tmp_path: Path) -> None:
+    records = run_quick(tmp_path, LIGHT)
+    for record in records:
+        if record["benchmark"] == "coldstart":
+            continue  # per-process samples, summarised as median/p10/p90 of each measured quantity
+        entries = timing_entries(record["timings"])
+        assert entries, record["benchmark"]
+        for entry in entries:
+            assert entry["p10_s"] <= entry["median_s"] <= entry["p90_s"]
+            assert entry["repeats"] == len(entry["raw_s"]) == run_all.QUICK["repeats"]
+    streaming = next(r for r in records if r["benchmark"] == "streaming")
+    assert all(streaming["identical_to_batch"].values())
+
+
+def test_classifier_benchmark_writes_valid_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tensorflow")
+    # Creating the tflite-runtime venv needs the network; the smoke test checks that its absence is
+    # recorded as a reason instead of failing the run.
+    monkeypatch.setattr(classifier_bench, "ensure_tflite_venv", lambda: (None, "not created in smoke test"))
+    (record,) = run_quick(tmp_path, ["classifier"])
+    assert record["tflite_runtime"] == {"error": "not created in smoke test"}
+    assert {"litert_shipped_int8", "litert_bench_fp32", "keras_predict"} <= set(record["timings"])
