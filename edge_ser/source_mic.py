@@ -13,6 +13,7 @@ PyAudio instance; its ALSA/JACK probing noise on stderr is filtered (native_stde
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from edge_ser.stream_resampler import StreamResampler
 
 STALL_S = 2.0  # no audio for this long: the device is considered gone
 QUEUE_CHUNKS = 50  # chunks buffered between the callback and the daemon before they count as overflows
+
+log = logging.getLogger("edge_ser.source")
 
 
 def import_pyaudio() -> ModuleType:
@@ -182,6 +185,7 @@ class MicSource(AudioSource):
                 delay = min(delay * 2, self.retry_max_s)
                 continue
             self.opened = f"{capture.device.name} @ {capture.rate} Hz"
+            log.info("microphone opened: %s (device %d)", self.opened, capture.device.index)
             try:
                 heard = yield from self._pump(capture)
             finally:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import firwin
 
 from edge_ser.errors import ConfigError
 
@@ -33,6 +32,8 @@ class StreamResampler:
         if self.passthrough:
             taps = np.ones(1)
         else:
+            from scipy.signal import firwin  # on first use: scipy.signal is slow to import on a Pi
+
             taps = firwin(2 * self._half + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
         # Polyphase bank: phase p holds taps p, p+up, p+2up, ... (zero-padded to equal length).
         self._taps_per_phase = -(-len(taps) // self.up)
