@@ -208,7 +208,7 @@ class Daemon:
             emotion=None if verdict is None else verdict.label,
             confidence=None if verdict is None else verdict.confidence,
             probabilities={} if verdict is None else verdict.probabilities,
-            listening=health.ok and not self._paused and not self._stopping.is_set(),
+            listening=health.ok and not (self._paused or self._stopping.is_set() or self._source_ended),
             paused=self._paused, model_name=self.classifier.manifest.name,
             model_version=self.classifier.manifest.version, source_ok=health.ok, source_error=health.error,
             overflows=health.overflows, spool_pending=stats.get("spool_pending", 0),

@@ -1,0 +1,110 @@
+"""The microphone path for real: PyAudio -> ALSA pulse plugin -> PulseAudio virtual mic `vmic`,
+with audio played into it by `paplay`, and the device vanishing and coming back."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+
+from edge_ser.events import load_schema
+from edge_ser.source_mic import MicSource
+from tests.audio_fixtures import espeak_wav
+from tests.daemon_process import REPO, DaemonProcess, synthetic_speech_wav
+from tests.mqtt_fixtures import MosquittoBroker, MqttCollector, wait_until
+from tests.pulse_fixtures import VirtualMic
+
+DEVICE = "mic-dev"
+BASE = f"edge-ser/{DEVICE}"
+
+
+def devices(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge_ser", "devices", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_devices_lists_the_virtual_microphone(virtual_mic: VirtualMic, tmp_path: Path) -> None:
+    listed = devices(virtual_mic.env())
+    assert listed.returncode == 0, listed.stderr
+    assert "pulse" in listed.stdout and "(default)" in listed.stdout
+    assert "ALSA lib" not in listed.stderr  # PortAudio's probing noise is filtered
+    assert devices(virtual_mic.env(), "--check", "--device", "pulse").returncode == 0
+    assert devices(virtual_mic.env(), "--check", "--device", "no-such-mic").returncode == 1
+    # Without a sound server this machine has no input at all: what scripts/run.sh checks.
+    bare = {k: v for k, v in virtual_mic.env().items() if not k.startswith("PULSE_")}
+    bare["XDG_RUNTIME_DIR"] = str(tmp_path)
+    assert devices(bare, "--check").returncode == 1
+
+
+def test_mic_source_resamples_from_the_device_rate(virtual_mic: VirtualMic, tmp_path: Path,
+                                                   monkeypatch: object) -> None:
+    """In-process: opened at 48 kHz (as a device that cannot do 16 kHz), delivered at 16 kHz."""
+    for key, value in virtual_mic.env().items():
+        monkeypatch.setenv(key, value)  # type: ignore[attr-defined]
+    wav = synthetic_speech_wav(tmp_path / "one.wav", classes=(1,))
+    source = MicSource("pulse", 16000, preferred_rate=48000, chunk_ms=50)
+    got: list[np.ndarray] = []
+    player = None
+    for chunk in source.chunks():
+        got.append(np.asarray(chunk))
+        if player is None and source.opened:
+            player = virtual_mic.play(wav)
+        if player is not None and player.poll() is not None:
+            source.close()
+    assert source.opened is None  # closed again
+    audio = np.concatenate(got)
+    assert audio.dtype == np.float32  # resampled, hence float
+    assert np.max(np.abs(audio)) > 0.05  # the tone came through
+    assert source.health.ok and source.health.error is None
+
+
+def test_virtual_microphone_to_events(virtual_mic: VirtualMic, tmp_path: Path,
+                                      daemon_runner: Callable[..., DaemonProcess]) -> None:
+    daemon = daemon_runner(["--device-id", DEVICE, "--no-mqtt", "--stdout", "--rate", "48000"],
+                           env=virtual_mic.env())
+    daemon.wait_for_output("microphone opened")
+    virtual_mic.play_and_wait(synthetic_speech_wav(tmp_path / "speech.wav"))
+    wait_until(lambda: len(daemon.events()) == 4, what="one event per utterance")
+    speech = espeak_wav(tmp_path / "espeak.wav", "Hello there. I am talking to the robot now.")
+    virtual_mic.play_and_wait(speech)
+    wait_until(lambda: len(daemon.events()) > 4, what="events for espeak-ng speech")
+    daemon.send(signal.SIGINT)
+    assert daemon.wait() == 0
+    schema = load_schema("event")
+    for event in daemon.events():
+        jsonschema.validate(event, schema)
+        assert event["device_id"] == DEVICE and event["windows"] >= 1
+    assert "overflow" not in daemon.stderr().lower()
+
+
+def test_microphone_that_vanishes_is_reported_and_reopened(
+        pulse_factory: Callable[[], VirtualMic], tmp_path: Path, mqtt_broker: MosquittoBroker,
+        mqtt_collector: Callable[..., MqttCollector], daemon_runner: Callable[..., DaemonProcess]) -> None:
+    mic = pulse_factory()
+    collector = mqtt_collector(mqtt_broker, [f"{BASE}/state", f"{BASE}/event"])
+    daemon = daemon_runner(["--device-id", DEVICE, "--mqtt-host", mqtt_broker.host, "--mqtt-port",
+                            str(mqtt_broker.port), "--device", "pulse"], env=mic.env())
+    daemon.wait_for_output("microphone opened")
+
+    def state() -> dict[str, object]:
+        last = collector.last(f"{BASE}/state")
+        return json.loads(last.payload) if last else {}
+
+    mic.stop()  # the sound server dies: the stream stalls
+    down = wait_until(lambda: (s := state()) and not s["source"]["ok"] and s, what="source.ok false")
+    assert down["listening"] is False and "reconnecting" in str(down["source"]["error"])
+    jsonschema.validate(down, load_schema("state"))
+    assert daemon.alive
+    mic.start()  # back: the daemon reopens it by itself
+    wait_until(lambda: (s := state()) and s["source"]["ok"] and s["listening"], timeout=45.0,
+               what="source recovered")
+    mic.play_and_wait(synthetic_speech_wav(tmp_path / "speech.wav", classes=(2,)))
+    wait_until(lambda: collector.payloads(f"{BASE}/event"), what="events after reconnection")
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
