@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_ser.features import FeatureConfig
+from edge_ser.pipeline import speech_windows
+from edge_ser.segmenter import WindowSpec
+from edge_ser.vad import GateConfig
+
 CLASS_PITCH_HZ = (120.0, 210.0, 330.0, 480.0)  # one fundamental per class, far enough apart to learn
 
 
@@ -25,3 +30,15 @@ def synthetic_clip(class_index: int, seed: int, sample_rate: int = 16000, second
     pad = np.zeros(int(0.4 * sample_rate))
     clip = np.concatenate([pad, voiced, pad])
     return (clip + rng.normal(0.0, 1e-4, len(clip))).astype(np.float32)
+
+
+def synthetic_windows(n_classes: int, clips_per_class: int, features: FeatureConfig,
+                      spec: WindowSpec, first_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(windows, labels) of generated clips cut by edge_ser's own gate, windowing and MFCC code."""
+    xs, ys = [], []
+    for label in range(n_classes):
+        for seed in range(first_seed, first_seed + clips_per_class):
+            windows = speech_windows(synthetic_clip(label, seed, features.sample_rate), features, GateConfig(), spec)
+            xs += [w.features for w in windows]
+            ys += [label] * len(windows)
+    return np.stack(xs), np.array(ys)

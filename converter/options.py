@@ -1,0 +1,84 @@
+"""Command-line options shared by edge-ser-train, edge-ser-convert and build_default, and the
+configs they turn into (so every tool spells a setting the same way and means the same thing)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from converter.corpora import Utterance, combine, load_corpus, load_source
+from converter.examples import ExampleConfig
+from converter.fit import TrainConfig
+from converter.labels import LABEL_SETS, LabelSet
+from converter.models import ModelConfig
+from edge_ser.features import FeatureConfig
+
+DEFAULT_CACHE = Path("/tmp/edge_ser_cache")
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", action="append", required=True, metavar="[KIND=]PATH",
+                      help="a corpus: ravdess=, crema-d=, tess=, savee=, emodb=, csv=, folders=PATH; "
+                           "a bare PATH is read as RAVDESS. Repeat to combine corpora.")
+    data.add_argument("--labels", choices=sorted(LABEL_SETS), default="seven",
+                      help="label set (seven: calm merged into neutral)")
+    data.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache directory")
+    feats = parser.add_argument_group("features and windows")
+    feats.add_argument("--n-mfcc", type=int, default=20)
+    feats.add_argument("--n-mels", type=int, default=40)
+    feats.add_argument("--normalisation", choices=("cmvn", "cmn", "none"), default="cmvn")
+    feats.add_argument("--window-frames", type=int, default=200, help="frames per window (10 ms each)")
+    feats.add_argument("--train-hop", type=int, default=20, help="window hop for training examples")
+    feats.add_argument("--device-hop", type=int, default=50, help="window hop on the device / in evaluation")
+    aug = parser.add_argument_group("augmentation")
+    aug.add_argument("--copies", type=int, default=2, help="augmented copies per training clip")
+    aug.add_argument("--no-wave-augment", action="store_true", help="copies without noise/gain/shift/speed/pitch")
+    aug.add_argument("--no-vtlp", action="store_true", help="copies without VTLP")
+    aug.add_argument("--no-spec-augment", action="store_true")
+    model = parser.add_argument_group("model and training")
+    model.add_argument("--width", type=int, default=48)
+    model.add_argument("--depth", type=int, default=3)
+    model.add_argument("--kernel", type=int, default=5)
+    model.add_argument("--dropout", type=float, default=0.3)
+    model.add_argument("--attention", action="store_true", help="multiscale area attention before pooling")
+    model.add_argument("--epochs", type=int, default=35, help="maximum epochs (early stopping decides)")
+    model.add_argument("--batch-size", type=int, default=128)
+    model.add_argument("--learning-rate", type=float, default=2e-3)
+    model.add_argument("--patience", type=int, default=6)
+    model.add_argument("--no-class-weights", action="store_true")
+    model.add_argument("--seed", type=int, default=0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    utterances: list[Utterance]
+    labels: LabelSet
+    examples: ExampleConfig
+    model: ModelConfig
+    train: TrainConfig
+    cache: Path
+
+
+def _source(spec: str) -> list[Utterance]:
+    return load_source(spec) if "=" in spec else load_corpus("ravdess", spec)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation)
+    examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
+                             device_hop_frames=args.device_hop, augmented_copies=args.copies,
+                             wave_augment=not args.no_wave_augment,
+                             vtlp=None if args.no_vtlp else (0.9, 1.1), seed=args.seed)
+    model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
+                        attention=args.attention)
+    train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        patience=args.patience, spec_augment=not args.no_spec_augment,
+                        class_weighting=not args.no_class_weights, seed=args.seed)
+    utterances = combine(_source(spec) for spec in args.data)
+    if not utterances:
+        raise SystemExit(f"no utterances found in {', '.join(args.data)}")
+    return Settings(utterances, LABEL_SETS[args.labels], examples, model, train, args.cache)

@@ -1,0 +1,74 @@
+"""edge-ser-train: speaker-independent k-fold cross-validation of a model recipe, float and int8.
+
+    python -m converter.train --data ravdess=../shared/data/ravdess --out runs/cv
+
+Every fold: test speakers never trained on, two further training speakers held out for early
+stopping, int8 conversion calibrated on the fold's training windows, then float and int8 scored on
+the test speakers at clip level (windows averaged per clip, as `edge_ser.pipeline.analyse` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from converter.evaluate import compare
+from converter.examples import build_examples
+from converter.export import to_int8_tflite
+from converter.fit import train_model
+from converter.folds import speaker_folds, validation_speakers
+from converter.options import Settings, add_options, settings_from
+from converter.report import write_report
+
+
+def cross_validate(s: Settings, k: int, out: Path) -> dict[str, Any]:
+    """Run the CV, write the report folder, return the summary."""
+    started = time.time()
+    labels = s.labels.labels
+    print(f"{len(s.utterances)} clips; building examples ...", flush=True)
+    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
+    print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
+          f"[{time.time() - started:.0f} s]", flush=True)
+    folds, histories = [], []
+    for i, test_speakers in enumerate(speaker_folds(eval_all.clip_speaker, k)):
+        rest = sorted({str(sp) for sp in eval_all.clip_speaker} - set(test_speakers))
+        val_speakers = validation_speakers(rest, offset=i)
+        fit_speakers = [sp for sp in rest if sp not in val_speakers]
+        print(f"fold {i + 1}/{k}: test {test_speakers}, early stopping on {val_speakers}", flush=True)
+        train = train_all.select_speakers(fit_speakers)
+        model, history = train_model(train, eval_all.select_speakers(val_speakers), labels, s.model, s.train,
+                                     log=lambda line: print(line, flush=True))
+        tflite = to_int8_tflite(model, train.x[train.copy == 0], seed=s.train.seed)
+        result = compare(model, tflite, eval_all.select_speakers(test_speakers), labels).to_dict()
+        result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
+                      best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
+        folds.append(result)
+        histories.append(history)
+        print(f"fold {i + 1}: clip UA float {result['float']['clip']['ua']:.3f} int8 "
+              f"{result['int8']['clip']['ua']:.3f}, agreement {result['top1_agreement']:.3f}, "
+              f"{len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]", flush=True)
+    settings = {"labels": s.labels.name, "folds": k, "examples": asdict(s.examples), "model": s.model.to_dict(),
+                "train": s.train.to_dict(), "clips": len(s.utterances),
+                "corpora": sorted({u.corpus for u in s.utterances}), "seconds": round(time.time() - started)}
+    summary = write_report(out, labels, folds, histories, settings)
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point of edge-ser-train."""
+    parser = argparse.ArgumentParser(prog="edge-ser-train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    args = parser.parse_args(argv)
+    cross_validate(settings_from(args), args.folds, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Each augmentation does what its name promises, measured independently of its implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from converter.augment import (
+    WaveAugment,
+    add_noise,
+    apply_gain,
+    change_speed,
+    pitch_shift,
+    spec_augment,
+    time_shift,
+)
+from converter.examples import clip_windows, window_features
+from converter.spectral import warp_power, warped_mfcc
+from converter.synthetic import synthetic_clip
+from edge_ser.features import FeatureConfig, mfcc
+from edge_ser.pipeline import speech_windows
+from edge_ser.segmenter import WindowSpec
+from edge_ser.vad import GateConfig
+
+RATE = 16000
+
+
+def sine(hz: float, seconds: float = 1.0, amplitude: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def peak_hz(signal: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
+    return float(np.fft.rfftfreq(len(signal), 1 / RATE)[spectrum.argmax()])
+
+
+def db(x: float) -> float:
+    return 10 * np.log10(x)
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0, 20.0])
+@pytest.mark.parametrize("colour", ["white", "pink"])
+def test_noise_is_added_at_the_requested_snr(snr: float, colour: str) -> None:
+    clean = sine(300.0)
+    noisy = add_noise(clean, snr, np.random.default_rng(1), colour)
+    measured = db(np.mean(clean.astype(np.float64) ** 2) / np.mean((noisy - clean).astype(np.float64) ** 2))
+    assert measured == pytest.approx(snr, abs=0.05)
+
+
+def test_noise_snr_refers_to_the_speech_not_the_silence_around_it() -> None:
+    clean = np.concatenate([np.zeros(RATE, np.float32), sine(300.0), np.zeros(RATE, np.float32)])
+    noisy = add_noise(clean, 10.0, np.random.default_rng(2))
+    speech = slice(RATE, 2 * RATE)
+    measured = db(np.mean(clean[speech] ** 2) / np.mean((noisy - clean)[speech] ** 2))
+    assert measured == pytest.approx(10.0, abs=0.3)
+
+
+def test_gain_changes_level_by_db_and_never_clips() -> None:
+    x = sine(200.0, amplitude=0.1)
+    assert db(np.mean(apply_gain(x, -6.0) ** 2) / np.mean(x**2)) == pytest.approx(-6.0, abs=1e-3)
+    loud = apply_gain(x, 40.0)
+    assert np.max(np.abs(loud)) < 1.0
+
+
+def test_time_shift_delays_and_advances_keeping_length() -> None:
+    x = np.arange(10, dtype=np.float32) + 1
+    assert time_shift(x, 3).tolist() == [0, 0, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert time_shift(x, -2).tolist() == [3, 4, 5, 6, 7, 8, 9, 10, 0, 0]
+
+
+def test_speed_changes_duration_and_pitch_together() -> None:
+    faster = change_speed(sine(400.0), 1.25, RATE)
+    assert len(faster) == pytest.approx(RATE / 1.25, rel=0.01)
+    assert peak_hz(faster) == pytest.approx(500.0, rel=0.01)
+
+
+@pytest.mark.parametrize("semitones", [-3.0, 2.0])
+def test_pitch_shift_moves_pitch_and_keeps_duration(semitones: float) -> None:
+    shifted = pitch_shift(sine(300.0), semitones, RATE)
+    assert len(shifted) == RATE
+    assert peak_hz(shifted[2000:-2000]) == pytest.approx(300.0 * 2 ** (semitones / 12), rel=0.02)
+
+
+def spectral_centroid(power: np.ndarray) -> float:
+    bins = np.arange(power.shape[-1])
+    return float((power * bins).sum() / power.sum())
+
+
+def test_vtlp_factor_above_one_moves_energy_up_and_below_one_down() -> None:
+    power = np.exp(-0.5 * ((np.arange(257) - 60) / 8.0) ** 2)[None, :]  # a formant near 1.9 kHz
+    centre = spectral_centroid(power)
+    assert spectral_centroid(warp_power(power, 1.1, RATE)) == pytest.approx(centre * 1.1, rel=0.02)
+    assert spectral_centroid(warp_power(power, 0.9, RATE)) == pytest.approx(centre * 0.9, rel=0.02)
+
+
+def test_vtlp_with_factor_one_is_edge_ser_mfcc_exactly() -> None:
+    clip = synthetic_clip(1, seed=3)
+    cfg = FeatureConfig()
+    assert np.array_equal(warped_mfcc(clip, cfg, 1.0), mfcc(clip, cfg))
+    assert not np.allclose(warped_mfcc(clip, cfg, 1.1), mfcc(clip, cfg))
+
+
+def test_recut_windows_equal_the_device_windows() -> None:
+    cfg, spec = FeatureConfig(), WindowSpec(60, 20)
+    clip = synthetic_clip(2, seed=4)
+    windows = speech_windows(clip, cfg, GateConfig(), spec)
+    frame_mfcc = mfcc(clip, cfg)
+    for w in windows:
+        np.testing.assert_array_equal(window_features(frame_mfcc, w, cfg), w.features)
+    np.testing.assert_array_equal(clip_windows(clip, cfg, spec), np.stack([w.features for w in windows]))
+
+
+def test_spec_augment_zeroes_bands_and_leaves_the_rest() -> None:
+    window = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32) + 5.0
+    masked = spec_augment(window, np.random.default_rng(7), time_masks=1, max_time=30, freq_masks=1, max_freq=4)
+    zero_rows = np.where((masked == 0).all(axis=1))[0]
+    zero_cols = np.where((masked == 0).all(axis=0))[0]
+    assert len(zero_rows) + len(zero_cols) > 0
+    for idx in (zero_rows, zero_cols):  # each mask is one contiguous band
+        assert len(idx) == 0 or idx[-1] - idx[0] + 1 == len(idx)
+    untouched = np.ones_like(window, bool)
+    untouched[zero_rows] = False
+    untouched[:, zero_cols] = False
+    np.testing.assert_array_equal(masked[untouched], window[untouched])
+    assert (window != 0).all()  # the input is not modified in place
+
+
+def test_wave_augment_is_reproducible_from_its_seed() -> None:
+    clip = synthetic_clip(0, seed=5)
+    a = WaveAugment()(clip, RATE, np.random.default_rng([1, 2]))
+    b = WaveAugment()(clip, RATE, np.random.default_rng([1, 2]))
+    c = WaveAugment()(clip, RATE, np.random.default_rng([1, 3]))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
