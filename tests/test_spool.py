@@ -95,7 +95,7 @@ def test_concurrent_appends_and_removes_keep_counts_exact(tmp_path: Path) -> Non
     def consumer() -> None:
         removed = 0
         while removed < per_thread:
-            removed += spool.remove(row.row_id for row in spool.peek(0, 10))
+            removed += spool.remove(row.row_id for row in spool.peek(0, min(10, per_thread - removed)))
 
     threads = [threading.Thread(target=producer, args=(t,)) for t in "abc"] + [threading.Thread(target=consumer)]
     for thread in threads:
