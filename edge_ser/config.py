@@ -4,7 +4,7 @@ Each stage owns the dataclass of its own settings (GateConfig in vad, InferenceC
 smoothing, MqttSettings in mqtt_publisher); this module only maps TOML sections onto them and
 checks every value against the field's type, so a typo or a wrong type is refused at start with
 the file, the key (`mqtt.port`) and what was expected, instead of surfacing hours later. Unknown
-sections and keys are errors for the same reason. Relative paths are taken relative to the file.
+sections and keys are errors for the same reason. Relative paths in the file are taken relative to it.
 Command-line flags override file values and are checked the same way.
 """
 
@@ -185,7 +185,7 @@ def _build(raw: dict[str, Any], origin: str, base: Path, from_cli: set[str]) -> 
             built[section] = cls(**values)
         except (ConfigError, ValueError) as exc:
             touched = any(k.startswith(section + ".") for k in from_cli)
-            prefix = f"{origin} (with command-line overrides)" if touched and origin != CLI else origin
+            prefix = f"{origin} (with command-line overrides)" if touched else origin
             text = str(exc)
             raise ConfigError(f"{prefix}: {text if text.startswith(section) else f'{section}: {text}'}") from None
         if section == "mqtt":
@@ -211,7 +211,8 @@ def _section_values(section: str, cls: type, table: dict[str, Any], origins: dic
                               f"(expected one of {', '.join(allowed)})")
         values[key] = _check(value, allowed[key], f"{section}.{key}", origins[key])
         if key in PATH_KEYS.get(section, ()) and isinstance(values[key], str):
-            values[key] = _resolve(values[key], base)
+            # a path from the file is relative to the file; one from a flag to where the user is
+            values[key] = _resolve(values[key], Path.cwd() if origins[key] == CLI else base)
     return values
 
 

@@ -74,10 +74,16 @@ dir = "state"
     assert cfg.mqtt.settings.spool_path == str(tmp_path / "state" / "spool.sqlite")
 
 
-def test_command_line_overrides_win_and_are_named_in_errors(tmp_path: Path) -> None:
+def test_command_line_overrides_win_and_are_named_in_errors(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, '[mqtt]\nport = 1883\n[audio]\nrate = 48000\n')
     cfg = load_config(path, {"mqtt.port": 1884, "audio.source": "stdin"})
     assert cfg.mqtt.settings.port == 1884 and cfg.audio.source == "stdin" and cfg.audio.rate == 48000
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(path, {"audio.file": "x.wav", "audio.source": "file"})
+    assert cfg.audio.file == str(elsewhere / "x.wav")  # a flag's path is relative to the working directory
     with pytest.raises(ConfigError, match=r"^command line: mqtt.port: expected integer"):
         load_config(path, {"mqtt.port": "x"})
     with pytest.raises(ConfigError, match=r"\(with command-line overrides\): inference.threshold"):
