@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ORDER = ("coldstart", "mfcc", "streaming", "pipeline_rtf", "classifier")
+ORDER = ("coldstart", "mfcc", "streaming", "pipeline_rtf", "daemon", "classifier")
 RESULT_WORD = {True: "**pass**", False: "**FAIL**", None: "ref."}
 
 

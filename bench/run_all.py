@@ -3,8 +3,8 @@
     python -m bench.run_all            # full run, a few minutes
     python -m bench.run_all --quick    # tiny inputs, few repeats: proves everything runs
 
-Each benchmark is a module with NAME, TITLE and `run(Context) -> dict`; adding one (the daemon
-benchmarks, once `edge_ser.daemon` exists) means adding its module to BENCHMARKS. The order
+Each benchmark is a module with NAME, TITLE and `run(Context) -> dict`; adding one means adding
+its module to BENCHMARKS (report.py renders any module's figures). The order
 matters: cold start runs first and the classifier last, because the classifier benchmark imports
 TensorFlow, which would otherwise sit in memory and threads under every later measurement.
 """
@@ -23,7 +23,7 @@ from bench.report import render
 from bench.results import command_line, envelope, write_result
 
 BENCHMARKS = ("bench.coldstart", "bench.mfcc_batch", "bench.streaming", "bench.pipeline_rtf",
-              "bench.classifier")
+              "bench.daemon", "bench.classifier")
 RESULTS = REPO / "bench" / "results"
 FULL = {"durations": (10, 60), "repeats": 11, "min_sample_s": 0.05}
 QUICK = {"durations": (1, 2), "repeats": 3, "min_sample_s": 0.002}

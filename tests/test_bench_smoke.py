@@ -7,6 +7,7 @@ code paths execute and that every record has what report.py and readers rely on.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ pytest.importorskip("librosa")
 pytest.importorskip("python_speech_features")
 
 LIGHT = ["coldstart", "mfcc_batch", "streaming", "pipeline_rtf"]
+HAS_MOSQUITTO = bool(shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin"))
+PROCESS_SAMPLES = {"coldstart", "daemon"}  # per-process measurements, not interleaved timing records
 
 
 def run_quick(tmp_path: Path, only: list[str]) -> list[dict]:
@@ -51,8 +54,8 @@ def timing_entries(tree: object) -> list[dict]:
 def test_light_benchmarks_write_valid_json(tmp_path: Path) -> None:
     records = run_quick(tmp_path, LIGHT)
     for record in records:
-        if record["benchmark"] == "coldstart":
-            continue  # per-process samples, summarised as median/p10/p90 of each measured quantity
+        if record["benchmark"] in PROCESS_SAMPLES:
+            continue
         entries = timing_entries(record["timings"])
         assert entries, record["benchmark"]
         for entry in entries:
@@ -60,6 +63,13 @@ def test_light_benchmarks_write_valid_json(tmp_path: Path) -> None:
             assert entry["repeats"] == len(entry["raw_s"]) == run_all.QUICK["repeats"]
     streaming = next(r for r in records if r["benchmark"] == "streaming")
     assert all(streaming["identical_to_batch"].values())
+
+
+@pytest.mark.skipif(not HAS_MOSQUITTO, reason="mosquitto is not installed")
+def test_daemon_benchmark_writes_valid_json(tmp_path: Path) -> None:
+    (record,) = run_quick(tmp_path, ["daemon"])
+    assert {f["key"] for f in record["figures"]} >= {"cpu_percent", "steady_rss_mb"}
+    assert len(record["timings"]["rss_kb"]["raw"]) >= 1
 
 
 def test_classifier_benchmark_writes_valid_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
