@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,17 +24,13 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 import pytest
 
+# Only the fixtures: conftest star-imports this module; tests import the helpers by name.
 __all__ = [
-    "MosquittoBroker",
-    "MqttCollector",
-    "TlsMaterial",
-    "make_ca",
     "mqtt_broker",
     "mqtt_collector",
     "mqtt_persistent_broker",
     "mqtt_tls_broker",
     "tls_material",
-    "wait_until",
 ]
 
 T = TypeVar("T")
@@ -80,7 +76,6 @@ class TlsMaterial:
     ca_file: Path
     cert_file: Path
     key_file: Path
-    passwd_db: Path  # mosquitto_passwd output for the broker
     username: str
     password: str
     password_file: Path
@@ -121,10 +116,33 @@ def _make_server_cert(directory: Path, ca_cert: Path, ca_key: Path) -> tuple[Pat
     return cert, key
 
 
-class MosquittoBroker:
-    """A mosquitto process on 127.0.0.1:<free port>, restartable on the same port."""
+def write_passwd(path: Path, users: Mapping[str, str]) -> Path:
+    """Create a mosquitto password file (hashed) for ``users``."""
+    for index, (user, password) in enumerate(users.items()):
+        create = ["-c"] if index == 0 else []
+        subprocess.run(
+            [_require("mosquitto_passwd"), "-b", *create, str(path), user, password],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+    return path
 
-    def __init__(self, workdir: Path, *, persistent: bool = False, tls: TlsMaterial | None = None) -> None:
+
+class MosquittoBroker:
+    """A mosquitto process on 127.0.0.1:<free port>, restartable on the same port.
+
+    ``users`` (username -> password) turns off anonymous access on a plain listener; ``acl_file``
+    adds an ACL; ``tls`` makes the listener TLS-only with the material's single user.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        persistent: bool = False,
+        tls: TlsMaterial | None = None,
+        users: Mapping[str, str] | None = None,
+        acl_file: Path | None = None,
+    ) -> None:
         self._binary = _require("mosquitto")
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -148,17 +166,17 @@ class MosquittoBroker:
         ]
         if os.geteuid() == 0:
             lines.append("user root")  # otherwise it drops to the `mosquitto` user, who cannot read tmp files
-        if tls is None:
-            lines.append("allow_anonymous true")
+        if tls is not None:
+            lines += [f"cafile {tls.ca_file}", f"certfile {tls.cert_file}", f"keyfile {tls.key_file}"]
+            lines += ["require_certificate false"]
+            users = {tls.username: tls.password}
+        self.users = dict(users or {})
+        if self.users:
+            lines += ["allow_anonymous false", f"password_file {write_passwd(workdir / 'passwd', self.users)}"]
         else:
-            lines += [
-                f"cafile {tls.ca_file}",
-                f"certfile {tls.cert_file}",
-                f"keyfile {tls.key_file}",
-                "require_certificate false",
-                "allow_anonymous false",
-                f"password_file {tls.passwd_db}",
-            ]
+            lines.append("allow_anonymous true")
+        if acl_file is not None:
+            lines.append(f"acl_file {acl_file}")
         self.conf.write_text("\n".join(lines) + "\n")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -229,7 +247,9 @@ class MqttCollector:
         *,
         client_id: str | None = None,
         clean_session: bool = True,
-        tls: TlsMaterial | None = None,
+        ca_file: Path | None = None,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._messages: list[Received] = []
@@ -241,9 +261,10 @@ class MqttCollector:
             clean_session=clean_session,
         )
         self.client.reconnect_delay_set(0.1, 0.5)
-        if tls is not None:
-            self.client.tls_set(ca_certs=str(tls.ca_file))
-            self.client.username_pw_set(tls.username, tls.password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *args: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -309,15 +330,10 @@ def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     ca_cert, ca_key = make_ca(directory, "ca")
     cert, key = _make_server_cert(directory, ca_cert, ca_key)
     username, password = "edge-device", "s3cret-Pa55"
-    passwd_db = directory / "passwd"
-    subprocess.run(
-        [_require("mosquitto_passwd"), "-b", "-c", str(passwd_db), username, password],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
     password_file = directory / "client-password"
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)
-    return TlsMaterial(ca_cert, cert, key, passwd_db, username, password, password_file)
+    return TlsMaterial(ca_cert, cert, key, username, password, password_file)
 
 
 @pytest.fixture
@@ -331,11 +347,19 @@ def mqtt_tls_broker(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Mosqu
 
 @pytest.fixture
 def mqtt_collector() -> Iterator[Callable[..., MqttCollector]]:
-    """Factory: ``mqtt_collector(broker, ["topic/#"], ...)``; every collector is closed at teardown."""
+    """Factory: ``mqtt_collector(broker, ["topic/#"], ...)``; every collector is closed at teardown.
+
+    On a TLS broker the collector logs in as the material's user unless ``username``/``password``
+    say otherwise.
+    """
     made: list[MqttCollector] = []
 
     def make(broker: MosquittoBroker, topics: list[str], **kwargs: Any) -> MqttCollector:
-        collector = MqttCollector(broker.host, broker.port, topics, tls=broker.tls, **kwargs)
+        if broker.tls is not None:
+            kwargs.setdefault("ca_file", broker.tls.ca_file)
+            kwargs.setdefault("username", broker.tls.username)
+            kwargs.setdefault("password", broker.tls.password)
+        collector = MqttCollector(broker.host, broker.port, topics, **kwargs)
         made.append(collector)
         collector.wait_subscribed()
         return collector

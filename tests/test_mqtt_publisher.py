@@ -604,3 +604,50 @@ def test_discovery_configs_are_retained_and_resent_when_ha_comes_online(
     assert {m.topic for m in ha.messages()} == {sensor_topic, event_topic}
     assert not any(m.retain for m in ha.messages())  # live delivery to an existing subscriber
     assert publisher.stats()["connected"]
+
+
+# ---------------------------------------------------------------- the example broker ACL
+
+
+@pytest.fixture
+def acl_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A broker using firmware_config/mosquitto/acl, with two devices and Home Assistant as users."""
+    users = {DEVICE: "dev1-pw", "dev2": "dev2-pw", "homeassistant": "ha-pw"}
+    broker = MosquittoBroker(
+        tmp_path / "acl-broker", users=users, acl_file=REPO / "firmware_config" / "mosquitto" / "acl"
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def test_example_acl_confines_each_device_to_its_own_topics(
+    tmp_path: Path,
+    acl_broker: MosquittoBroker,
+    mqtt_collector: Collect,
+    make_publisher: Callable[..., MqttPublisher],
+) -> None:
+    broker = acl_broker
+    ha = mqtt_collector(broker, ["edge-ser/#", "homeassistant/+/+/+/config"], username="homeassistant",
+                        password="ha-pw")  # fmt: skip
+    intruder = mqtt_collector(broker, [f"{BASE}/#"], username="dev2", password="dev2-pw")
+    password_file = tmp_path / "dev1-password"
+    password_file.write_text("dev1-pw\n")
+    publisher = make_publisher(_settings(broker, username=DEVICE, password_file=str(password_file)))
+    publisher.set_command_handler(PauseHandler())
+    publisher.publish_event(_event(0))
+
+    # Everything the device publishes reaches Home Assistant, and HA's commands reach the device.
+    wait_until(lambda: ha.payloads(f"{BASE}/event") and ha.payloads(f"{BASE}/status"), what="device traffic")
+    wait_until(lambda: len(ha.messages()) >= 4, what="discovery configs")  # 2 configs + status + event
+    intruder.publish(f"{BASE}/cmd", json.dumps({"command": "pause", "id": "intruder"}))
+    _wait_commands_ready(ha)
+    assert [r["id"] for r in _results(ha)] == []  # the intruder's command never arrived
+    sensor_config = f"homeassistant/sensor/{DEVICE}/emotion/config"
+    assert {m.topic for m in ha.messages()} >= {sensor_config, f"homeassistant/event/{DEVICE}/utterance/config"}
+    configs = len(ha.messages(sensor_config))
+    ha.publish("homeassistant/status", "online")  # HA's birth message must reach the device
+    wait_until(lambda: len(ha.messages(sensor_config)) > configs, what="discovery re-sent through the ACL")
+    # ... and another device reads nothing of dev1's.
+    assert intruder.messages() == []
+    assert publisher.stats()["connected"]
