@@ -241,7 +241,7 @@ class MqttPublisher:
         if self._stopping.is_set():
             return
         deadline = time.monotonic() + timeout
-        if self._threads:
+        if self._connected() is not None:
             # Keep a slice of the budget for the offline message and the disconnect.
             self.flush(max(0.0, timeout - min(0.5, timeout / 3)))
         self._stopping.set()
@@ -258,9 +258,19 @@ class MqttPublisher:
                     info.wait_for_publish(max(0.05, deadline - time.monotonic()))
             conn.client.disconnect()
             conn.closed.set()
-        for thread in self._threads:
-            thread.join(max(0.1, deadline - time.monotonic()))
-        self._spool.close()
+        if not self._threads:
+            self._spool.close()
+            return
+        connector, sender = self._threads
+        # The sender only does local work and exits at once; the spool must outlive it.
+        sender.join(max(1.0, deadline - time.monotonic()))
+        if sender.is_alive():
+            self._log.warning("MQTT sender thread did not stop; leaving the spool open")
+        else:
+            self._spool.close()
+        # The connector may sit in a TCP/TLS connect for up to paho's connect timeout; it is a
+        # daemon thread and touches nothing of ours once stopping is set, so it is not waited for long.
+        connector.join(max(0.1, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------ configuration
 
