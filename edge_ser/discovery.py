@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge_ser import __version__
+from edge_ser.smoothing import UNCERTAIN
 
 # The event entity expects a JSON object with an "event_type" key; the other keys become the
 # event's attributes. Only a few useful fields are passed: probabilities etc. stay in the event.
@@ -38,8 +39,14 @@ def discovery_messages(
     model_name: str,
     model_version: str,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Return ``(topic, payload)`` pairs for the retained discovery configs of this device."""
+    """Return ``(topic, payload)`` pairs for the retained discovery configs of this device.
+
+    What the device reports as a label is a model label, a group name (when groups are
+    configured) or ``"uncertain"`` (below the confidence threshold); HA rejects an enum sensor
+    value or an event type it was not told about, so all of them are announced.
+    """
     node = node_id(device_id)
+    kinds = list(dict.fromkeys([*labels, *groups, UNCERTAIN]))
     availability = {
         "availability_topic": f"{base_topic}/status",
         "payload_available": "online",
@@ -61,7 +68,7 @@ def discovery_messages(
         "value_template": "{{ value_json.emotion }}",
         "json_attributes_topic": f"{base_topic}/state",
         "device_class": "enum",
-        "options": list(labels),
+        "options": kinds,
         "icon": "mdi:emoticon-outline",
         "qos": 1,
         **availability,
@@ -72,7 +79,7 @@ def discovery_messages(
         "name": "Utterance",
         "unique_id": f"{node}_utterance",
         "state_topic": f"{base_topic}/event",
-        "event_types": [*labels, *(g for g in groups if g not in labels)],
+        "event_types": kinds,
         "value_template": _EVENT_VALUE_TEMPLATE,
         "icon": "mdi:account-voice",
         "qos": 1,

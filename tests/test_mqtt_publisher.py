@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from edge_ser.discovery import discovery_messages
 from edge_ser.errors import ConfigError
 from edge_ser.events import load_schema, make_event, make_state, new_event_id
 from edge_ser.mqtt_publisher import MqttPublisher, MqttSettings
@@ -589,9 +590,9 @@ def test_discovery_configs_are_retained_and_resent_when_ha_comes_online(
     event = ha.last(event_topic).json()  # type: ignore[union-attr]
     assert sensor["state_topic"] == sensor["json_attributes_topic"] == f"{BASE}/state"
     assert sensor["availability_topic"] == event["availability_topic"] == f"{BASE}/status"
-    assert sensor["options"] == LABELS
+    assert sensor["options"] == [*LABELS, "uncertain"]
     assert event["state_topic"] == f"{BASE}/event"
-    assert event["event_types"] == LABELS
+    assert event["event_types"] == [*LABELS, "uncertain"]
     assert sensor["unique_id"] != event["unique_id"]
     assert sensor["device"] == event["device"]
     assert sensor["device"]["identifiers"] == [f"edge-ser_{DEVICE}"]
@@ -604,6 +605,35 @@ def test_discovery_configs_are_retained_and_resent_when_ha_comes_online(
     assert {m.topic for m in ha.messages()} == {sensor_topic, event_topic}
     assert not any(m.retain for m in ha.messages())  # live delivery to an existing subscriber
     assert publisher.stats()["connected"]
+
+
+def test_discovery_announces_groups_and_sanitises_the_node_id() -> None:
+    configs = dict(
+        discovery_messages(
+            base_topic="edge-ser/hall.1", device_id="hall.1", discovery_prefix="ha", labels=LABELS,
+            groups=["negative", "positive", "negative"], model_name="m", model_version="1",
+        )
+    )  # fmt: skip
+    assert set(configs) == {"ha/sensor/hall_1/emotion/config", "ha/event/hall_1/utterance/config"}
+    kinds = [*LABELS, "negative", "positive", "uncertain"]
+    assert configs["ha/event/hall_1/utterance/config"]["event_types"] == kinds
+    assert configs["ha/sensor/hall_1/emotion/config"]["options"] == kinds
+    assert configs["ha/sensor/hall_1/emotion/config"]["state_topic"] == "edge-ser/hall.1/state"
+
+
+def test_discovery_disabled_publishes_no_configs(
+    mqtt_broker: MosquittoBroker, mqtt_collector: Collect, make_publisher: Callable[..., MqttPublisher]
+) -> None:
+    commander = mqtt_collector(mqtt_broker, [f"{BASE}/cmd/result"])
+    make_publisher(_settings(mqtt_broker, discovery=False))
+    _wait_commands_ready(commander)  # connected and subscribed: discovery would have been sent by now
+    ha = mqtt_collector(mqtt_broker, ["homeassistant/#", f"{BASE}/cmd/result"])
+    commander.publish("homeassistant/status", "online")
+    commander.publish(f"{BASE}/cmd", json.dumps({"command": "status", "id": "after-birth"}))
+    # Handled in order by the publisher, delivered in order to `ha`: a re-send would precede this answer.
+    wait_until(lambda: any(r["id"] == "after-birth" for r in _results(ha)), what="answer after HA birth")
+    assert ha.messages("homeassistant/status")
+    assert [m.topic for m in ha.messages() if m.topic.endswith("/config")] == []
 
 
 # ---------------------------------------------------------------- the example broker ACL
