@@ -203,8 +203,11 @@ class MqttPublisher:
         self._wake.put(None)
 
     def publish_state(self, state: dict[str, Any]) -> None:
-        """Publish the retained state now if connected; remembered and re-sent on every connect."""
-        payload = json.dumps(state, separators=(",", ":"))
+        """Publish the retained state now if connected; remembered and re-sent on every connect.
+
+        Like ``publish_event``, raises ``ValueError`` for a state that is not strict JSON (NaN).
+        """
+        payload = json.dumps(state, separators=(",", ":"), allow_nan=False)
         with self._state_lock:
             self._state_payload = payload
             conn = self._connected()
