@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,12 +52,16 @@ def test_mic_source_resamples_from_the_device_rate(virtual_mic: VirtualMic, tmp_
     source = MicSource("pulse", 16000, preferred_rate=48000, chunk_ms=50)
     got: list[np.ndarray] = []
     player = None
+    after = 0  # samples captured since paplay finished: the sound server may still be delivering
     for chunk in source.chunks():
         got.append(np.asarray(chunk))
         if player is None and source.opened:
             player = virtual_mic.play(wav)
-        if player is not None and player.poll() is not None:
-            source.close()
+        elif player is not None and player.poll() is not None:
+            after += len(chunk)
+            heard = np.max(np.abs(np.concatenate(got))) > 0.05
+            if heard or after > 16000 * 20:
+                source.close()
     assert source.opened is None  # closed again
     audio = np.concatenate(got)
     assert audio.dtype == np.float32  # resampled, hence float
@@ -108,3 +113,22 @@ def test_microphone_that_vanishes_is_reported_and_reopened(
     wait_until(lambda: collector.payloads(f"{BASE}/event"), what="events after reconnection")
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
+
+
+def test_mic_overflows_are_counted_and_survived(virtual_mic: VirtualMic, monkeypatch: object) -> None:
+    """A consumer that stalls for longer than the capture queue holds loses audio, counts it, and
+    then simply goes on."""
+    for key, value in virtual_mic.env().items():
+        monkeypatch.setenv(key, value)  # type: ignore[attr-defined]
+    source = MicSource("pulse", 16000, chunk_ms=20)  # the queue holds 50 chunks = 1 s
+    after_stall = 0
+    for chunk in source.chunks():
+        if source.opened and source.health.overflows == 0 and after_stall == 0:
+            time.sleep(2.5)  # the daemon is busy: the callback keeps queueing
+            after_stall = 1
+        elif after_stall:
+            after_stall += len(chunk)
+            if after_stall > 16000:  # a further second of audio arrived after the overflow
+                source.close()
+    assert source.health.overflows > 0
+    assert source.health.ok
