@@ -28,7 +28,7 @@ import numpy as np
 
 from edge_ser.classifier import Classifier
 from edge_ser.config import Config
-from edge_ser.events import make_event, make_state, new_event_id
+from edge_ser.events import make_event, make_state
 from edge_ser.pipeline import ScoredWindow, UtteranceResult, as_float, score, segments, utterances, window_spec
 from edge_ser.smoothing import Ema, Labeller, Verdict
 from edge_ser.sources import AudioSource
@@ -181,13 +181,10 @@ class Daemon:
         end = self._last_chunk_wall - (session_now - min(fs.frame_end(result.end), session_now))
         verdict = self.labeller.verdict(result.probabilities)
         event = make_event(device_id=self.cfg.device.id, seq=self.seq.take(), start=start, end=end,
-                           label=self.classifier.labels[int(np.argmax(result.probabilities))],
+                           label=verdict.label, confidence=verdict.confidence,
                            probabilities=verdict.probabilities, windows=result.windows,
                            model_name=self.classifier.manifest.name,
-                           model_version=self.classifier.manifest.version, groups=verdict.groups,
-                           event_id=new_event_id())
-        # make_event only accepts a model label; the reported label may be a group or "uncertain".
-        event.update(label=verdict.label, confidence=verdict.confidence)
+                           model_version=self.classifier.manifest.version, groups=verdict.groups)
         self.events += 1
         log.info("event seq=%d label=%s confidence=%.2f windows=%d", event["seq"], verdict.label,
                  verdict.confidence, result.windows)

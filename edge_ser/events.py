@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_ser.smoothing import UNCERTAIN
+
 EVENT_SCHEMA = "edge-ser/event/1"
 STATE_SCHEMA = "edge-ser/state/1"
 CMD_RESULT_SCHEMA = "edge-ser/cmd_result/1"
@@ -69,12 +71,16 @@ def make_event(
 ) -> dict[str, Any]:
     """Build one utterance event.
 
-    ``start`` and ``end`` are POSIX times (seconds); ``confidence`` defaults to the probability of
-    ``label`` because that is what the aggregator reports unless it says otherwise. ``seq`` is owned
-    by the caller (the daemon), which knows what "per device" means across restarts.
+    ``start`` and ``end`` are POSIX times (seconds). ``label`` is a model label, a group name (with
+    ``groups``) or "uncertain" (below the confidence threshold); ``confidence`` defaults to the
+    probability of a model label, and must be given for the other two. ``seq`` is owned by the
+    caller (the daemon), which knows what "per device" means across restarts.
     """
-    if label not in probabilities:
-        raise ValueError(f"label {label!r} is not among the probabilities {sorted(probabilities)}")
+    known = [*probabilities, *(groups or {}), UNCERTAIN]
+    if label not in known:
+        raise ValueError(f"label {label!r} is none of {known}")
+    if confidence is None and label not in probabilities:
+        raise ValueError(f"label {label!r} is not a model label: give its confidence")
     event: dict[str, Any] = {
         "schema": EVENT_SCHEMA,
         "event_id": event_id or new_event_id(),

@@ -76,6 +76,16 @@ def test_event_label_must_be_a_class() -> None:
         _event(label="surprised")
 
 
+def test_event_label_may_be_a_group_or_uncertain_with_its_confidence() -> None:
+    grouped = _event(label="positive", confidence=0.6, groups={"positive": 0.6, "negative": 0.4})
+    unsure = _event(label="uncertain", confidence=0.31)
+    for event in (grouped, unsure):
+        _validator("event").validate(event)
+    assert (grouped["label"], unsure["label"], unsure["confidence"]) == ("positive", "uncertain", 0.31)
+    with pytest.raises(ValueError, match="give its confidence"):
+        _event(label="uncertain")
+
+
 @pytest.mark.parametrize(
     ("path", "bad_value"),
     [
