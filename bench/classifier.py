@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.context import REPO, Context
-from bench.results import figure
+from bench.results import figure, ratio_figure
 from bench.timing import Stats, interleave, paired_ratio
 from edge_ser.classifier import Classifier, load_interpreter_class, quantise
 from edge_ser.manifest import Quantisation
@@ -155,13 +155,12 @@ def run(ctx: Context) -> dict[str, Any]:
                stats["shipped_predict"].median * 1e3, "ms"),
         figure("bench_int8_invoke_ms", "Same-network int8, invoke (ai-edge-litert)",
                stats["litert_bench_int8"].median * 1e3, "ms"),
-        figure("fp32_over_int8", "Same network: fp32 TFLite / int8 TFLite",
-               ratios["litert_bench_fp32_over_litert_bench_int8"]["median"], "x", None,
-               ms(stats["litert_bench_fp32"])),
-        figure("keras_predict_over_int8", "Same network: Keras model.predict / int8 TFLite",
-               ratios["keras_predict_over_litert_bench_int8"]["median"], "x", None, ms(stats["keras_predict"])),
-        figure("keras_call_over_int8", "Same network: Keras model(x, training=False) / int8 TFLite",
-               ratios["keras_call_over_litert_bench_int8"]["median"], "x", None, ms(stats["keras_call"])),
+        ratio_figure("fp32_over_int8", "Same network: fp32 TFLite / int8 TFLite",
+                     ratios["litert_bench_fp32_over_litert_bench_int8"], None, ms(stats["litert_bench_fp32"])),
+        ratio_figure("keras_predict_over_int8", "Same network: Keras model.predict / int8 TFLite",
+                     ratios["keras_predict_over_litert_bench_int8"], None, ms(stats["keras_predict"])),
+        ratio_figure("keras_call_over_int8", "Same network: Keras model(x, training=False) / int8 TFLite",
+                     ratios["keras_call_over_litert_bench_int8"], None, ms(stats["keras_call"])),
     ]
     if "timings" in tflite_runtime:
         rt = tflite_runtime["timings"]["shipped_int8"]["median_s"]

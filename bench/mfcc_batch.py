@@ -18,7 +18,7 @@ import python_speech_features as psf
 import scipy.fft
 
 from bench.context import Context
-from bench.results import Target, figure
+from bench.results import Target, ratio_figure
 from bench.timing import interleave, paired_ratio
 from edge_ser.features import FeatureConfig, frame_signal, mfcc
 
@@ -74,14 +74,14 @@ def run(ctx: Context) -> dict[str, Any]:
         psf_ratio = paired_ratio(stats["python_speech_features"], stats["edge_ser"])
         ms = stats["edge_ser"].median * 1e3
         figures += [
-            figure(f"librosa_speedup_{seconds}s", f"MFCC speed-up vs librosa ({seconds} s speech)",
-                   speedup["median"], "x", LIBROSA_SPEEDUP,
-                   f"edge_ser {ms:.1f} ms, librosa {stats['librosa'].median * 1e3:.1f} ms"),
-            figure(f"floor_ratio_{seconds}s", f"MFCC time / bare rfft floor ({seconds} s speech)",
-                   floor["median"], "x", FLOOR_RATIO, f"rfft floor {stats['rfft_floor'].median * 1e3:.1f} ms"),
-            figure(f"psf_speedup_{seconds}s", f"MFCC speed-up vs python_speech_features ({seconds} s)",
-                   psf_ratio["median"], "x", None,
-                   f"python_speech_features {stats['python_speech_features'].median * 1e3:.1f} ms"),
+            ratio_figure(f"librosa_speedup_{seconds}s", f"MFCC speed-up vs librosa ({seconds} s speech)",
+                         speedup, LIBROSA_SPEEDUP,
+                         f"edge_ser {ms:.1f} ms, librosa {stats['librosa'].median * 1e3:.1f} ms"),
+            ratio_figure(f"floor_ratio_{seconds}s", f"MFCC time / bare rfft floor ({seconds} s speech)",
+                         floor, FLOOR_RATIO, f"rfft floor {stats['rfft_floor'].median * 1e3:.1f} ms"),
+            ratio_figure(f"psf_speedup_{seconds}s", f"MFCC speed-up vs python_speech_features ({seconds} s)",
+                         psf_ratio, None,
+                         f"python_speech_features {stats['python_speech_features'].median * 1e3:.1f} ms"),
         ]
         checks[f"{seconds}s"] = {"ratios": {"librosa_over_edge": speedup, "edge_over_floor": floor,
                                             "psf_over_edge": psf_ratio},

@@ -43,6 +43,13 @@ def figure(key: str, label: str, value: float, unit: str, target: Target | None 
             "pass": target.met(value) if target else None, "detail": detail}
 
 
+def ratio_figure(key: str, label: str, ratio: dict[str, Any], target: Target | None = None,
+                 detail: str = "") -> dict[str, Any]:
+    """A figure from a paired ratio, with the spread of its per-round ratios so noise shows."""
+    spread = f"per-round p10-p90 {ratio['p10']:.2f}-{ratio['p90']:.2f}"
+    return figure(key, label, ratio["median"], "x", target, f"{detail}; {spread}" if detail else spread)
+
+
 def package_versions() -> dict[str, str | None]:
     """Installed versions, read from metadata so nothing heavy (TensorFlow) gets imported."""
     versions: dict[str, str | None] = {}

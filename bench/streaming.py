@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from bench.context import Context
-from bench.results import Target, figure
+from bench.results import Target, figure, ratio_figure
 from bench.timing import interleave, paired_ratio
 from edge_ser.features import FeatureConfig, StreamingMfcc, frame_energy_db, frame_signal, mfcc_frames
 from edge_ser.pipeline import chunked
@@ -66,9 +66,9 @@ def run(ctx: Context) -> dict[str, Any]:
             ratio = paired_ratio(stats[f"chunk_{size}"], stats["batch"])
             ratios[f"{seconds}s_chunk_{size}"] = ratio
             cost = stats[f"chunk_{size}"].median / seconds * 1e3
-            figures.append(figure(
+            figures.append(ratio_figure(
                 f"stream_ratio_{size}_{seconds}s", f"Streaming/batch, {size}-sample chunks ({seconds} s)",
-                ratio["median"], "x", BATCH_RATIO if size == HEADLINE_CHUNK else None,
+                ratio, BATCH_RATIO if size == HEADLINE_CHUNK else None,
                 f"{cost:.2f} ms per s of audio ({cost / 10:.3f} % of a core)"))
     return {"figures": figures, "timings": timings, "ratios": ratios, "identical_to_batch": identical,
             "notes": [f"headline chunk {HEADLINE_CHUNK} samples carries the target; the device reads 1024",
