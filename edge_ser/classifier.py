@@ -9,6 +9,7 @@ when it does not fit its manifest or the features this runtime computes.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ BACKENDS: dict[str, str] = {
 }
 BACKEND_ENV = "EDGE_SER_TFLITE_BACKEND"
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.tflite"
+
+log = logging.getLogger("edge_ser.classifier")
 
 
 def load_interpreter_class(preferred: str | None = None) -> tuple[str, Callable[..., Any]]:
@@ -103,6 +106,8 @@ class Classifier:
                              f"found {len(inputs)} and {len(outputs)}")
         self._input, self._output = inputs[0], outputs[0]
         self._check_tensors()
+        log.info("model %s %s (%s) on %s, %d thread(s)", self.manifest.name, self.manifest.version,
+                 self.path, self.backend, num_threads)
 
     def _check_tensors(self) -> None:
         m = self.manifest
