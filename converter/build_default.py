@@ -20,7 +20,7 @@ from converter.options import add_options, settings_from
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "edge_ser" / "models" / "default.tflite"
 CV_REPORT = REPO / "reports" / "ravdess_cv" / "metrics.json"
-MODEL_NAME, MODEL_VERSION = "edge-ser-ravdess-7class", "1.0.0"
+MODEL_NAME, MODEL_VERSION = "edge-ser-ravdess-7class", "1.1.0"
 
 
 def cv_summary(path: Path) -> dict | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+POOLINGS = ("mean", "stats")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -20,9 +22,38 @@ class ModelConfig:
     dropout: float = 0.3
     attention: bool = False  # multiscale area attention over time before pooling
     attention_areas: tuple[int, ...] = (1, 2, 4)  # area widths (in pooled frames) of the attention
+    pooling: str = "mean"  # over time: "mean" (global average) or "stats" (mean and mean absolute deviation)
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def statistics_pooling(x: Any) -> Any:
+    """(batch, time, channels) -> (batch, 2 * channels): the mean over time and the mean absolute
+    deviation from it, a spread statistic like the x-vector standard deviation that needs only
+    MEAN, SUB and ABS (all int8 TFLite builtins; a square root has no int8 kernel)."""
+    from keras import layers
+
+    mean = layers.GlobalAveragePooling1D(keepdims=True)(x)
+    deviation = layers.Subtract()([x, mean])
+    spread = layers.GlobalAveragePooling1D()(_absolute_layer()(deviation))
+    return layers.Concatenate()([layers.GlobalAveragePooling1D()(x), spread])
+
+
+def _absolute_layer() -> Any:
+    """An element-wise |x| layer (TFLite ABS), registered so a saved .keras model loads again."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="edge_ser")
+    class Absolute(keras.layers.Layer):
+        def call(self, inputs: Any) -> Any:
+            return keras.ops.absolute(inputs)
+
+    return Absolute()
 
 
 def build_model(window_frames: int, n_coefficients: int, n_labels: int, cfg: ModelConfig,
@@ -45,7 +76,7 @@ def build_model(window_frames: int, n_coefficients: int, n_labels: int, cfg: Mod
         from converter.attention import multiscale_area_attention
 
         x = multiscale_area_attention(x, cfg.attention_areas)
-    x = layers.GlobalAveragePooling1D()(x)
+    x = statistics_pooling(x) if cfg.pooling == "stats" else layers.GlobalAveragePooling1D()(x)
     x = layers.Dropout(cfg.dropout)(x)
     outputs = layers.Dense(n_labels, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="edge_ser_conv1d")

@@ -12,7 +12,7 @@ from converter.corpora import Utterance, combine, load_corpus, load_source
 from converter.examples import ExampleConfig
 from converter.fit import TrainConfig
 from converter.labels import LABEL_SETS, LabelSet
-from converter.models import ModelConfig
+from converter.models import POOLINGS, ModelConfig
 from edge_ser.features import FeatureConfig
 
 DEFAULT_CACHE = Path("/tmp/edge_ser_cache")
@@ -29,7 +29,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats = parser.add_argument_group("features and windows")
     feats.add_argument("--n-mfcc", type=int, default=20)
     feats.add_argument("--n-mels", type=int, default=40)
-    feats.add_argument("--normalisation", choices=("cmvn", "cmn", "none"), default="cmvn")
+    feats.add_argument("--normalisation", choices=("cmvn", "cmn", "none"), default="cmn",
+                       help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal)")
     feats.add_argument("--window-frames", type=int, default=200, help="frames per window (10 ms each)")
     feats.add_argument("--train-hop", type=int, default=20, help="window hop for training examples")
     feats.add_argument("--device-hop", type=int, default=50, help="window hop on the device / in evaluation")
@@ -44,6 +45,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--kernel", type=int, default=5)
     model.add_argument("--dropout", type=float, default=0.3)
     model.add_argument("--attention", action="store_true", help="multiscale area attention before pooling")
+    model.add_argument("--pooling", choices=POOLINGS, default="mean",
+                       help="over time: mean (global average) or stats (mean and mean absolute deviation)")
     model.add_argument("--epochs", type=int, default=35, help="maximum epochs (early stopping decides)")
     model.add_argument("--batch-size", type=int, default=128)
     model.add_argument("--learning-rate", type=float, default=2e-3)
@@ -74,7 +77,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                              wave_augment=not args.no_wave_augment,
                              vtlp=None if args.no_vtlp else (0.9, 1.1), seed=args.seed)
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
-                        attention=args.attention)
+                        attention=args.attention, pooling=args.pooling)
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         patience=args.patience, spec_augment=not args.no_spec_augment,
                         class_weighting=not args.no_class_weights, seed=args.seed)

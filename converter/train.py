@@ -23,14 +23,18 @@ from converter.fit import train_model
 from converter.folds import speaker_folds, validation_speakers
 from converter.options import Settings, add_options, settings_from
 from converter.report import write_report
+from converter.speaker_norm import speaker_normalise
 
 
-def cross_validate(s: Settings, k: int, out: Path) -> dict[str, Any]:
-    """Run the CV, write the report folder, return the summary."""
+def cross_validate(s: Settings, k: int, out: Path, speaker_norm: bool = False) -> dict[str, Any]:
+    """Run the CV, write the report folder, return the summary. `speaker_norm` normalises windows with
+    the statistics of the speaker's other clips (an experiment: the device cannot do it yet)."""
     started = time.time()
     labels = s.labels.labels
     print(f"{len(s.utterances)} clips; building examples ...", flush=True)
     train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
+    if speaker_norm:
+        train_all, eval_all = speaker_normalise(train_all, eval_all)
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
     folds, histories = [], []
@@ -53,7 +57,8 @@ def cross_validate(s: Settings, k: int, out: Path) -> dict[str, Any]:
               f"{len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]", flush=True)
     settings = {"labels": s.labels.name, "folds": k, "examples": asdict(s.examples), "model": s.model.to_dict(),
                 "train": s.train.to_dict(), "clips": len(s.utterances),
-                "corpora": sorted({u.corpus for u in s.utterances}), "seconds": round(time.time() - started)}
+                "corpora": sorted({u.corpus for u in s.utterances}), "speaker_norm": speaker_norm,
+                "seconds": round(time.time() - started)}
     summary = write_report(out, labels, folds, histories, settings)
     print(json.dumps(summary, indent=1))
     return summary
@@ -66,8 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     add_options(parser)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--speaker-norm", action="store_true",
+                        help="experiment: normalise windows with the speaker's other clips' statistics "
+                             "(use with --normalisation none; not implemented on the device)")
     args = parser.parse_args(argv)
-    cross_validate(settings_from(args), args.folds, args.out)
+    cross_validate(settings_from(args), args.folds, args.out, speaker_norm=args.speaker_norm)
 
 
 if __name__ == "__main__":

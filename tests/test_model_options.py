@@ -1,0 +1,48 @@
+"""Statistics pooling converts to full int8; speaker normalisation uses only the speaker's other clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter.examples import ExampleSet
+from converter.export import to_int8_tflite
+from converter.models import ModelConfig, build_model
+from converter.speaker_norm import speaker_normalise, speaker_statistics
+
+
+def test_statistics_pooling_converts_to_full_int8_and_reloads(tmp_path: Path) -> None:
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = build_model(40, 20, 3, ModelConfig(width=8, depth=2, pooling="stats"), seed=0)
+    x = np.random.default_rng(0).normal(size=(32, 40, 20)).astype(np.float32)
+    interpreter = Interpreter(model_content=to_int8_tflite(model, x))
+    interpreter.allocate_tensors()
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    assert "ABS" in {op["op_name"] for op in interpreter._get_ops_details()}
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(x[:4], verbose=0), model.predict(x[:4], verbose=0), atol=1e-5)
+
+
+def test_unknown_pooling_is_refused() -> None:
+    with pytest.raises(ValueError):
+        ModelConfig(pooling="max")
+
+
+def test_speaker_statistics_leave_the_clip_out() -> None:
+    # Speaker a: clips 0, 1, 2 with constant frames 0, 2, 4; speaker b: one clip (no other speech).
+    x = np.stack([np.full((5, 2), v, np.float32) for v in (0.0, 2.0, 4.0, 7.0)])
+    clip = np.arange(4)
+    data = ExampleSet(x, np.zeros(4, int), clip, np.zeros(4, np.int16), np.zeros(4, int),
+                      np.array(["a", "a", "a", "b"]))
+    mean, std = speaker_statistics(data)
+    np.testing.assert_allclose(mean[:, 0], [3.0, 2.0, 1.0, 0.0])
+    np.testing.assert_allclose(std[:3, 0], [1.0, 2.0, 1.0], rtol=1e-5)
+    _, normalised = speaker_normalise(data, data)
+    np.testing.assert_allclose(normalised.x[0], -3.0, rtol=1e-5)  # (0 - 3) / 1
+    np.testing.assert_allclose(normalised.x[3], 7.0)  # no other speech: left as it is
