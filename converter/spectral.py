@@ -2,7 +2,7 @@
 
 A warp has to happen before the mel filterbank, which edge_ser computes inside `mfcc_frames`. So
 this module frames and transforms with edge_ser's own helpers (frame_signal, power_spectrum,
-mel_filterbank, dct_matrix) and inserts only the warp; with factor 1 it reproduces
+mfcc_from_power) and inserts only the warp; with factor 1 it reproduces
 `edge_ser.features.mfcc` exactly, which a test checks, so training features cannot drift from the
 device's.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_ser.features import FeatureConfig, dct_matrix, frame_signal, mel_filterbank, power_spectrum
+from edge_ser.features import FeatureConfig, frame_signal, mfcc_from_power, power_spectrum
 
 VTLP_BOUNDARY_HZ = 4800.0  # warp linearly below this, then bend so that Nyquist maps to Nyquist
 
@@ -38,12 +38,8 @@ def warp_power(power: np.ndarray, factor: float, sample_rate: int) -> np.ndarray
 
 
 def warped_mfcc(signal: np.ndarray, cfg: FeatureConfig, factor: float) -> np.ndarray:
-    """MFCCs (frames, n_mfcc) of `signal` with its spectrum warped by `factor` before the mel stage,
-    computed the way edge_ser.features computes them (one small product per frame)."""
-    frames = frame_signal(np.asarray(signal, dtype=np.float32), cfg)
-    power = power_spectrum(frames, cfg).astype(np.float32, copy=False)
+    """MFCCs (frames, n_mfcc) of `signal` with its spectrum warped by `factor` before the mel stage."""
+    power = power_spectrum(frame_signal(np.asarray(signal, dtype=np.float32), cfg), cfg)
     if factor != 1.0:
         power = warp_power(power, factor, cfg.sample_rate)
-    mel = (power[:, None, :] @ mel_filterbank(cfg))[:, 0, :]
-    log_mel = (10.0 * np.log10(np.maximum(mel, np.float32(cfg.log_floor)))).astype(np.float32, copy=False)
-    return (log_mel[:, None, :] @ dct_matrix(cfg))[:, 0, :]
+    return mfcc_from_power(power, cfg)

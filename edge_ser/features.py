@@ -191,20 +191,48 @@ def power_spectrum(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return power
 
 
-def log_mel_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Log-mel power in dB with a fixed floor, one row per frame, float32."""
-    # (frames, 1, bins) @ (bins, mels): one small product per frame, so a frame's value never
-    # depends on how many frames are computed together.
-    mel = np.matmul(power_spectrum(frames, cfg)[:, None, :], mel_filterbank(cfg))[:, 0, :]
+MATMUL_GROUP = 8  # frames per matrix product, aligned to the global frame index
+
+
+def _grouped_matmul(rows: np.ndarray, matrix: np.ndarray, first: int) -> np.ndarray:
+    """`rows @ matrix`, where rows[i] is global frame `first + i`.
+
+    BLAS picks its kernels by the shape of a product and a row's place in it, so a frame's result
+    could change with the number of frames computed together. Here frames are always multiplied in
+    groups of MATMUL_GROUP at the position their global index gives them (partial groups padded
+    with zeros): the same frame meets the same kernel whatever the chunking, and the products are
+    still large enough to be fast.
+    """
+    lead, n, width = first % MATMUL_GROUP, len(rows), rows.shape[1]
+    total = -(-(lead + n) // MATMUL_GROUP) * MATMUL_GROUP
+    if lead == 0 and total == n:
+        padded = rows
+    else:
+        padded = np.zeros((total, width), dtype=rows.dtype)
+        padded[lead : lead + n] = rows
+    out = np.matmul(padded.reshape(-1, MATMUL_GROUP, width), matrix)
+    return out.reshape(total, matrix.shape[1])[lead : lead + n]
+
+
+def log_mel_from_power(power: np.ndarray, cfg: FeatureConfig, first: int = 0) -> np.ndarray:
+    """Log-mel power in dB with a fixed floor, one row per frame, float32 (`first`: global index
+    of the first frame, see _grouped_matmul)."""
+    mel = _grouped_matmul(power, mel_filterbank(cfg), first)
     np.maximum(mel, np.float32(cfg.log_floor), out=mel)
     np.log10(mel, out=mel)
     mel *= np.float32(10.0)
     return mel
 
 
-def mfcc_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """MFCCs (frames, n_mfcc), float32, from framed samples."""
-    return np.matmul(log_mel_frames(frames, cfg)[:, None, :], dct_matrix(cfg))[:, 0, :]
+def mfcc_from_power(power: np.ndarray, cfg: FeatureConfig, first: int = 0) -> np.ndarray:
+    """MFCCs from power spectra: the step training augmentations that warp the spectrum (VTLP)
+    share with the device, so their features cannot drift from it."""
+    return _grouped_matmul(log_mel_from_power(power, cfg, first), dct_matrix(cfg), first)
+
+
+def mfcc_frames(frames: np.ndarray, cfg: FeatureConfig, first: int = 0) -> np.ndarray:
+    """MFCCs (frames, n_mfcc), float32, from framed samples whose first is global frame `first`."""
+    return mfcc_from_power(power_spectrum(frames, cfg), cfg, first)
 
 
 def frame_energy_db(frames: np.ndarray) -> np.ndarray:
@@ -222,7 +250,7 @@ def mfcc(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     frames = frame_signal(np.asarray(signal, dtype=np.float32), cfg)
     if len(frames) <= BATCH_FRAMES:
         return mfcc_frames(frames, cfg)
-    return np.concatenate([mfcc_frames(frames[i : i + BATCH_FRAMES], cfg)
+    return np.concatenate([mfcc_frames(frames[i : i + BATCH_FRAMES], cfg, i)
                            for i in range(0, len(frames), BATCH_FRAMES)])
 
 
@@ -270,7 +298,8 @@ class StreamingMfcc:
         buf = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
         frames = frame_signal(buf, self.cfg)
         count = len(frames)
-        block = FrameBlock(self._next_frame, mfcc_frames(frames, self.cfg), frame_energy_db(frames))
+        block = FrameBlock(self._next_frame, mfcc_frames(frames, self.cfg, self._next_frame),
+                           frame_energy_db(frames))
         self._pending = buf[count * self.cfg.hop_length :]
         self._next_frame += count
         return block
