@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +29,7 @@ from bench.timing import summary
 from edge_ser.classifier import Classifier
 from edge_ser.pipeline import analyse
 from edge_ser.vad import GateConfig
+from tests.mqtt_fixtures import MosquittoBroker, wait_until
 
 NAME = "daemon"
 TITLE = "Daemon on live-paced speech (stdin -> MQTT)"
@@ -45,41 +42,6 @@ TAIL_S = 1.5  # silence after the speech, so the last utterance ends by hangover
 WAIT_S = 30.0
 RSS_EVERY_S = 1.0
 WARMUP_S = 2.0  # first audio pays one-off costs (deferred SciPy import): kept out of the steady CPU figure
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def mosquitto(work_dir: Path) -> Iterator[int]:
-    """A private broker on a free loopback port, as the current user; yields the port."""
-    binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
-    if binary is None:
-        raise RuntimeError("mosquitto is not installed")
-    port = free_port()
-    conf = work_dir / "mosquitto.conf"
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
-    if os.geteuid() == 0:
-        lines.append("user root")  # else mosquitto drops to user 'mosquitto' and cannot read our files
-    conf.write_text("\n".join(lines) + "\n")
-    broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, WAIT_S, "mosquitto")
-        yield port
-    finally:
-        broker.terminate()
-        broker.wait(timeout=10)
 
 
 class Subscriber:
@@ -167,22 +129,27 @@ def run(ctx: Context) -> dict[str, Any]:
     command = [sys.executable, "-m", "edge_ser", "run", "--stdin", "--device-id", DEVICE_ID,
                "--model", str(ctx.model.path), "--mqtt-host", "127.0.0.1", "--state-dir",
                str(ctx.work_dir / "daemon-state"), "--log-level", "warning"]
-    with mosquitto(ctx.work_dir) as port, log_path.open("wb") as log:
-        sub = Subscriber(port)
-        daemon = subprocess.Popen([*command, "--mqtt-port", str(port)], stdin=subprocess.PIPE,
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        try:
-            wait_until(lambda: any(p == b"online" for _, p in sub.on("status")), WAIT_S, "the daemon online")
-            fed = feed_live(daemon.stdin, pcm, sr, daemon.pid)
-            wait_until(lambda: len(sub.on("event")) >= len(ends), 5.0, f"{len(ends)} events")
-        finally:
-            daemon.stdin.close()
+    broker = MosquittoBroker(ctx.work_dir / "broker")  # the test suite's real-broker helper
+    broker.start()
+    try:
+        with log_path.open("wb") as log:
+            sub = Subscriber(broker.port)
+            daemon = subprocess.Popen([*command, "--mqtt-port", str(broker.port)], stdin=subprocess.PIPE,
+                                      stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
             try:
-                daemon.wait(timeout=WAIT_S)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
-            sub.close()
+                wait_until(lambda: any(p == b"online" for _, p in sub.on("status")), WAIT_S, "the daemon online")
+                fed = feed_live(daemon.stdin, pcm, sr, daemon.pid)
+                wait_until(lambda: len(sub.on("event")) >= len(ends), 5.0, f"{len(ends)} events")
+            finally:
+                daemon.stdin.close()
+                try:
+                    daemon.wait(timeout=WAIT_S)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    daemon.wait()
+                sub.close()
+    finally:
+        broker.stop()
     events = sub.on("event")
     if len(events) != len(ends):
         raise RuntimeError(f"daemon published {len(events)} events for {len(ends)} utterances; "
