@@ -289,10 +289,6 @@ class StreamingMfcc:
         self._pending = np.zeros(0, dtype=np.float32)
         self._next_frame = 0
 
-    @property
-    def frames_emitted(self) -> int:
-        return self._next_frame
-
     def push(self, samples: np.ndarray) -> FrameBlock:
         """Add float32 samples; return the frames that are now complete (possibly none)."""
         buf = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])

@@ -85,10 +85,6 @@ class Segmenter:
         self._utt_start = self._last_speech = self._speech_frames = self._windows = 0
         self._last_window_end = 0
 
-    @property
-    def in_utterance(self) -> bool:
-        return self._active
-
     def push(self, block: FrameBlock) -> list[Segment]:
         """Consume a block of frames; return what it completed, in stream order."""
         speech = self._floor.is_speech(block.energy_db)

@@ -24,6 +24,7 @@ import numpy as np
 
 from edge_ser.errors import ConfigError
 from edge_ser.native_stderr import filtered_stderr
+from edge_ser.pipeline import pcm16_to_float
 from edge_ser.sources import EMPTY, HEARTBEAT_S, AudioSource
 from edge_ser.stream_resampler import StreamResampler
 
@@ -217,11 +218,11 @@ class MicSource(AudioSource):
             quiet = 0.0
             samples = np.frombuffer(data, dtype="<i2")
             if capture.channels > 1:
-                samples = samples.reshape(-1, capture.channels).mean(axis=1).astype(np.float32) / 32768.0
+                samples = pcm16_to_float(samples).reshape(-1, capture.channels).mean(axis=1)
             if resampler.passthrough:
                 yield samples
             else:
-                yield resampler.push(samples if samples.dtype == np.float32 else samples / 32768.0)
+                yield resampler.push(samples if samples.dtype == np.float32 else pcm16_to_float(samples))
         return heard
 
     def _pause(self, seconds: float) -> Iterator[np.ndarray]:

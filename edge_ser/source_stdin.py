@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from edge_ser.pipeline import pcm16_to_float
 from edge_ser.sources import EMPTY, HEARTBEAT_S, AudioSource
 from edge_ser.stream_resampler import StreamResampler
 
@@ -60,6 +61,6 @@ class StdinSource(AudioSource):
             if len(data) % 2:
                 data, carry = data[:-1], data[-1:]
             samples = np.frombuffer(data, dtype="<i2")
-            yield samples if resampler.passthrough else resampler.push(samples / 32768.0)
+            yield samples if resampler.passthrough else resampler.push(pcm16_to_float(samples))
         if not resampler.passthrough:
             yield resampler.flush()
