@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from converter.examples import ExampleConfig, ExampleSet, build_examples
 from converter.export import to_int8_tflite, write_model
 from converter.labels import LABEL_SETS, LabelSet
 from converter.options import DEFAULT_CACHE, _source
+from converter.scaling import apply_coefficient_scale
 from edge_ser.features import FeatureConfig
 from edge_ser.manifest import Manifest
 
@@ -77,9 +78,13 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     labels = LABEL_SETS[recipe["labels"]]
     examples = examples_from_recipe(recipe)
     train_all, eval_all = build_examples(utterances, labels, examples, cache_dir=cache)
-    tflite, comparison = verified_int8(model, train_all.select_speakers(recipe["train_speakers"], copies=False),
-                                       eval_all.select_speakers(recipe["held_out_speakers"]), labels.labels,
-                                       min_agreement, max_ua_drop)
+    calibration = train_all.select_speakers(recipe["train_speakers"], copies=False)
+    held_out = eval_all.select_speakers(recipe["held_out_speakers"])
+    scale = tuple(recipe.get("coefficient_scale") or ())
+    features = replace(examples.features, coefficient_scale=scale)
+    if scale:
+        calibration, held_out = apply_coefficient_scale(calibration, scale), apply_coefficient_scale(held_out, scale)
+    tflite, comparison = verified_int8(model, calibration, held_out, labels.labels, min_agreement, max_ua_drop)
     corpora = recipe["corpora"]
     provenance = {
         "corpora": corpora,
@@ -97,7 +102,7 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     if cv_metrics:
         metrics["cross_validation"] = cv_metrics
     return write_model(out, tflite, name=name, version=version, labels=labels.labels,
-                       features=examples.features, window_frames=examples.window_frames,
+                       features=features, window_frames=examples.window_frames,
                        hop_frames=examples.device_hop_frames, provenance=provenance, metrics=metrics)
 
 

@@ -31,6 +31,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats.add_argument("--n-mels", type=int, default=40)
     feats.add_argument("--normalisation", choices=("cmvn", "cmn", "none"), default="cmn",
                        help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal)")
+    feats.add_argument("--coefficient-scale", choices=("fitted", "none"), default="fitted",
+                       help="divide each coefficient by its spread in the training windows (a fixed constant "
+                            "in the manifest), so all of them use the int8 input range alike")
     feats.add_argument("--window-frames", type=int, default=200, help="frames per window (10 ms each)")
     feats.add_argument("--train-hop", type=int, default=20, help="window hop for training examples")
     feats.add_argument("--device-hop", type=int, default=50, help="window hop on the device / in evaluation")
@@ -63,6 +66,7 @@ class Settings:
     model: ModelConfig
     train: TrainConfig
     cache: Path
+    fit_scale: bool  # fit FeatureConfig.coefficient_scale on the training windows
 
 
 def _source(spec: str) -> list[Utterance]:
@@ -84,4 +88,5 @@ def settings_from(args: argparse.Namespace) -> Settings:
     utterances = combine(_source(spec) for spec in args.data)
     if not utterances:
         raise SystemExit(f"no utterances found in {', '.join(args.data)}")
-    return Settings(utterances, LABEL_SETS[args.labels], examples, model, train, args.cache)
+    return Settings(utterances, LABEL_SETS[args.labels], examples, model, train, args.cache,
+                    args.coefficient_scale == "fitted")

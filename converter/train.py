@@ -23,6 +23,7 @@ from converter.fit import train_model
 from converter.folds import speaker_folds, validation_speakers
 from converter.options import Settings, add_options, settings_from
 from converter.report import write_report
+from converter.scaling import apply_coefficient_scale, fit_coefficient_scale
 from converter.speaker_norm import speaker_normalise
 
 
@@ -44,10 +45,13 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: bool = False) -
         fit_speakers = [sp for sp in rest if sp not in val_speakers]
         print(f"fold {i + 1}/{k}: test {test_speakers}, early stopping on {val_speakers}", flush=True)
         train = train_all.select_speakers(fit_speakers)
-        model, history = train_model(train, eval_all.select_speakers(val_speakers), labels, s.model, s.train,
-                                     log=lambda line: print(line, flush=True))
+        val, test = eval_all.select_speakers(val_speakers), eval_all.select_speakers(test_speakers)
+        if s.fit_scale:
+            scale = fit_coefficient_scale(train.x[train.copy == 0])
+            train, val, test = (apply_coefficient_scale(d, scale) for d in (train, val, test))
+        model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))
         tflite = to_int8_tflite(model, train.x[train.copy == 0], seed=s.train.seed)
-        result = compare(model, tflite, eval_all.select_speakers(test_speakers), labels).to_dict()
+        result = compare(model, tflite, test, labels).to_dict()
         result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
                       best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
         folds.append(result)
@@ -58,6 +62,7 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: bool = False) -
     settings = {"labels": s.labels.name, "folds": k, "examples": asdict(s.examples), "model": s.model.to_dict(),
                 "train": s.train.to_dict(), "clips": len(s.utterances),
                 "corpora": sorted({u.corpus for u in s.utterances}), "speaker_norm": speaker_norm,
+                "coefficient_scale": "fitted per fold" if s.fit_scale else "none",
                 "seconds": round(time.time() - started)}
     summary = write_report(out, labels, folds, histories, settings)
     print(json.dumps(summary, indent=1))

@@ -47,6 +47,10 @@ class FeatureConfig:
     log_floor: float = 1e-10  # power floor before 10*log10: fixed, never relative to the clip
     lifter: int = 0
     normalisation: str = "cmvn"  # per analysis window: "none", "cmn" (mean) or "cmvn" (mean+variance)
+    # Fixed divisor per coefficient, applied after the per-window normalisation; fitted on training
+    # data by the converter (empty: none). The model's int8 input has one scale for all coefficients,
+    # and after CMN c0 spans ~15x the range of c19, which would leave the small cepstra a few steps.
+    coefficient_scale: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +74,9 @@ class FeatureConfig:
             problems.append("log_floor must be positive")
         if self.lifter < 0:
             problems.append("lifter must be >= 0")
+        if self.coefficient_scale and (len(self.coefficient_scale) != self.n_mfcc
+                                       or not all(v > 0 for v in self.coefficient_scale)):
+            problems.append("coefficient_scale must be empty or n_mfcc positive numbers")
         if problems:
             raise ConfigError("invalid feature config: " + "; ".join(problems))
 
@@ -94,7 +101,10 @@ class FeatureConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown feature config keys: {', '.join(unknown)}")
-        return cls(**data)  # type: ignore[arg-type]
+        fields = dict(data)
+        if isinstance(fields.get("coefficient_scale"), list):  # JSON has no tuples
+            fields["coefficient_scale"] = tuple(fields["coefficient_scale"])
+        return cls(**fields)  # type: ignore[arg-type]
 
 
 def _hz_to_mel(hz: np.ndarray, scale: str) -> np.ndarray:
@@ -256,14 +266,23 @@ def mfcc(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 def normalise_window(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Per-window cepstral normalisation, so a window carries no level or channel offset from
-    outside it (recording levels and spectral tilt differ between corpora and microphones)."""
+    outside it (recording levels and spectral tilt differ between corpora and microphones),
+    then divided by the config's fixed per-coefficient scale, if it has one."""
     if cfg.normalisation == "none":
-        return features.astype(np.float32, copy=False)
-    centred = features - features.mean(axis=0, keepdims=True)
-    if cfg.normalisation == "cmn":
-        return centred.astype(np.float32, copy=False)
-    std = features.std(axis=0, keepdims=True)
-    return (centred / np.maximum(std, 1e-3)).astype(np.float32, copy=False)
+        normalised = features
+    elif cfg.normalisation == "cmn":
+        normalised = features - features.mean(axis=0, keepdims=True)
+    else:
+        centred = features - features.mean(axis=0, keepdims=True)
+        normalised = centred / np.maximum(features.std(axis=0, keepdims=True), 1e-3)
+    if cfg.coefficient_scale:
+        normalised = normalised / _scale_vector(cfg.coefficient_scale)
+    return normalised.astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=4)
+def _scale_vector(scale: tuple[float, ...]) -> np.ndarray:
+    return np.asarray(scale, dtype=np.float32)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -100,7 +102,20 @@ def test_cmvn_removes_level_and_scales_to_unit_variance(speech_16k: np.ndarray) 
     np.testing.assert_allclose(louder, norm, atol=2e-3)
 
 
+def test_coefficient_scale_divides_each_normalised_coefficient(speech_16k: np.ndarray) -> None:
+    feats = mfcc(speech_16k[:32000], FeatureConfig(normalisation="cmn"))
+    scale = tuple(float(v) for v in np.arange(1, 21))
+    scaled = normalise_window(feats, FeatureConfig(normalisation="cmn", coefficient_scale=scale))
+    np.testing.assert_allclose(scaled * np.arange(1, 21), feats - feats.mean(axis=0), rtol=1e-5, atol=1e-3)
+
+
+def test_coefficient_scale_survives_the_manifest_json_round_trip() -> None:
+    cfg = FeatureConfig(coefficient_scale=tuple(0.5 + i for i in range(20)))
+    assert FeatureConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
 @pytest.mark.parametrize("bad", [
+    {"coefficient_scale": (1.0,) * 19}, {"coefficient_scale": (1.0,) * 19 + (0.0,)},
     {"frame_length": 600}, {"hop_length": 0}, {"window": "kaiser"}, {"mel_scale": "bark"},
     {"normalisation": "zscore"}, {"fmax": 9000.0}, {"n_mfcc": 50}, {"log_floor": 0.0},
 ])

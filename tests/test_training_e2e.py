@@ -1,4 +1,5 @@
-"""Tiny end to end: generated WAV corpus -> examples -> train -> verified int8 -> edge_ser predicts it."""
+"""Tiny end to end: generated WAV corpus -> examples -> fitted input scale -> train -> verified int8 ->
+edge_ser predicts it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from converter.examples import ExampleConfig, build_examples
 from converter.fit import TrainConfig, train_model
 from converter.labels import LABEL_SETS
 from converter.models import ModelConfig
+from converter.scaling import apply_coefficient_scale, fit_coefficient_scale
 from converter.synthetic import synthetic_clip
 from edge_ser.classifier import Classifier
 from edge_ser.features import FeatureConfig
@@ -37,20 +39,25 @@ def test_train_convert_load_predict(tmp_path: Path) -> None:
     train_all, eval_all = build_examples(utterances, LABELS, examples, workers=1)
     assert set(train_all.copy.tolist()) == {0, 1}  # the augmented copy made windows too
     fit, held_out = ["folders:spk0", "folders:spk1", "folders:spk2"], ["folders:spk3"]
-    model, history = train_model(train_all.select_speakers(fit), eval_all.select_speakers(held_out),
+    train = train_all.select_speakers(fit)
+    scale = fit_coefficient_scale(train.x[train.copy == 0])
+    scaled = apply_coefficient_scale(train, scale)
+    np.testing.assert_allclose(scaled.x[scaled.copy == 0].reshape(-1, 20).std(axis=0), 1.0, rtol=1e-3)
+    model, history = train_model(scaled, apply_coefficient_scale(eval_all.select_speakers(held_out), scale),
                                  LABELS.labels, ModelConfig(width=8, depth=2),
                                  TrainConfig(max_epochs=12, batch_size=32, learning_rate=3e-3, patience=12),
                                  log=lambda _line: None)
     assert len(history.val_loss) == 12 and history.train_loss[-1] < history.train_loss[0]
     keras_path = tmp_path / "model.keras"
-    save_recipe(keras_path, LABELS, examples, fit, held_out, utterances, {})
+    save_recipe(keras_path, LABELS, examples, fit, held_out, utterances, {"coefficient_scale": list(scale)})
     out = tmp_path / "model.tflite"
     manifest = convert_and_write(model, json.loads(keras_path.with_suffix(".recipe.json").read_text()),
                                  utterances, out, name="e2e", version="0", cache=None)
     assert manifest.provenance["split"]["train_speakers"] == fit
     assert manifest.metrics["held_out_speakers"]["top1_agreement"] >= 0.9
+    assert manifest.features.coefficient_scale == scale  # the device divides by what training divided by
 
-    classifier = Classifier(out, expected_features=FeatureConfig())
+    classifier = Classifier(out, expected_features=FeatureConfig(coefficient_scale=scale))
     assert classifier.labels == LABELS.labels
     hits = [np.argmax(analyse(synthetic_clip(k, 999 + k), classifier, GateConfig()).probabilities) == k
             for k in range(len(LABELS.labels))]
