@@ -57,7 +57,7 @@ def _absolute_layer() -> Any:
 
 
 def build_model(window_frames: int, n_coefficients: int, n_labels: int, cfg: ModelConfig,
-                seed: int = 0) -> Any:
+                seed: int = 0, name: str = "edge_ser_conv1d") -> Any:
     """A Conv1D classifier with softmax output; input (window_frames, n_coefficients)."""
     import keras
     from keras import layers
@@ -79,4 +79,15 @@ def build_model(window_frames: int, n_coefficients: int, n_labels: int, cfg: Mod
     x = statistics_pooling(x) if cfg.pooling == "stats" else layers.GlobalAveragePooling1D()(x)
     x = layers.Dropout(cfg.dropout)(x)
     outputs = layers.Dense(n_labels, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="edge_ser_conv1d")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def average_models(members: list[Any]) -> Any:
+    """One model whose output is the mean of the members' probabilities (an int8 AVERAGE of their
+    softmax outputs after conversion), so an ensemble ships as one .tflite with one input."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=members[0].input_shape[1:], name="mfcc")
+    outputs = layers.Average(name="probabilities")([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name="edge_ser_ensemble")

@@ -11,7 +11,7 @@ import converter.convert as convert_module
 from converter.convert import ConversionRefused, verified_int8
 from converter.examples import ExampleSet
 from converter.export import to_int8_tflite, write_model
-from converter.models import ModelConfig, build_model
+from converter.models import ModelConfig, average_models, build_model
 from converter.synthetic import synthetic_windows
 from edge_ser.classifier import Classifier
 from edge_ser.errors import ModelError
@@ -82,3 +82,17 @@ def test_feature_config_mismatch_is_rejected_at_load() -> None:
         Classifier(TINY, expected_features=FeatureConfig(n_mfcc=13))
     with pytest.raises(ModelError, match="normalisation"):
         Classifier(TINY, expected_features=FeatureConfig(normalisation="cmn"))
+
+
+def test_an_ensemble_averages_its_members_and_converts_to_one_int8_model(trained) -> None:
+    import keras
+
+    model, train, held_out = trained
+    other = build_model(50, FeatureConfig().n_mfcc, 3, ModelConfig(width=8, depth=2), seed=1, name="other")
+    other.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    other.fit(train.x, train.y, epochs=25, batch_size=32, verbose=0)
+    ensemble = average_models([model, other])
+    expected = (model.predict(held_out.x, verbose=0) + other.predict(held_out.x, verbose=0)) / 2
+    np.testing.assert_allclose(ensemble.predict(held_out.x, verbose=0), expected, atol=1e-5)
+    _, comparison = verified_int8(ensemble, train, held_out, LABELS)
+    assert comparison.top1_agreement >= 0.97 and comparison.int8_scores["clip"]["ua"] > 0.7

@@ -45,9 +45,10 @@ def test_train_convert_load_predict(tmp_path: Path) -> None:
     np.testing.assert_allclose(scaled.x[scaled.copy == 0].reshape(-1, 20).std(axis=0), 1.0, rtol=1e-3)
     model, history = train_model(scaled, apply_coefficient_scale(eval_all.select_speakers(held_out), scale),
                                  LABELS.labels, ModelConfig(width=8, depth=2),
-                                 TrainConfig(max_epochs=12, batch_size=32, learning_rate=3e-3, patience=12),
+                                 TrainConfig(max_epochs=12, batch_size=32, learning_rate=3e-3, patience=12, members=2),
                                  log=lambda _line: None)
     assert len(history.val_loss) == 12 and history.train_loss[-1] < history.train_loss[0]
+    assert model.name == "edge_ser_ensemble" and len(model.layers) == 4  # input, two members, average
     keras_path = tmp_path / "model.keras"
     save_recipe(keras_path, LABELS, examples, fit, held_out, utterances, {"coefficient_scale": list(scale)})
     out = tmp_path / "model.tflite"
