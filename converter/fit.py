@@ -29,6 +29,7 @@ class TrainConfig:
     class_weighting: bool = True
     seed: int = 0
     members: int = 1  # models trained with seeds seed, seed+1, ...; shipped as one model averaging them
+    mixup: float = 0.0  # Beta(a, a) parameter of mixup between training windows; 0 = off
 
     def __post_init__(self) -> None:
         if self.members < 1:
@@ -58,6 +59,18 @@ def class_weights(y: np.ndarray, n_labels: int) -> dict[int, float]:
 
 def _masked(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack([spec_augment(w, rng) for w in x])
+
+
+def mixup(x: np.ndarray, targets: np.ndarray, alpha: float,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each window blended with a random other one, and its one-hot target alike (Zhang et al. 2018):
+    with a dozen training speakers the model otherwise memorises speakers; blends of two speakers'
+    windows smooth the decision boundaries between them."""
+    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)  # the first window dominates, so its class weight still applies
+    other = rng.permutation(len(x))
+    mixed = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[other]
+    return mixed.astype(np.float32), lam[:, None] * targets + (1 - lam[:, None]) * targets[other]
 
 
 def _clip_ua(model: Any, data: ExampleSet, labels: tuple[str, ...]) -> tuple[float, float]:
@@ -97,13 +110,16 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
 
     model = build_model(train.x.shape[1], train.x.shape[2], len(labels), model_cfg, seed=seed, name=name)
     optimizer = keras.optimizers.Adam(cfg.learning_rate)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    targets = np.eye(len(labels), dtype=np.float32)[train.y]
     weights = class_weights(train.y, len(labels)) if cfg.class_weighting else None
     rng = np.random.default_rng(seed)
     history, best_loss, best_weights, since_best = History(), np.inf, model.get_weights(), 0
     for epoch in range(cfg.max_epochs):
-        x = _masked(train.x, rng) if cfg.spec_augment else train.x
-        fitted = model.fit(x, train.y, batch_size=cfg.batch_size, epochs=1, class_weight=weights,
+        x, y = (_masked(train.x, rng) if cfg.spec_augment else train.x), targets
+        if cfg.mixup > 0:
+            x, y = mixup(x, y, cfg.mixup, rng)
+        fitted = model.fit(x, y, batch_size=cfg.batch_size, epochs=1, class_weight=weights,
                            shuffle=True, verbose=0)
         val_loss, val_ua = _clip_ua(model, val, labels)
         history.train_loss.append(float(fitted.history["loss"][-1]))

@@ -56,6 +56,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--patience", type=int, default=6)
     model.add_argument("--no-class-weights", action="store_true")
     model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a) parameter; 0 = off")
     model.add_argument("--members", type=int, default=1,
                        help="train this many models (seeds seed, seed+1, ...) and ship their average")
 
@@ -87,7 +88,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         patience=args.patience, spec_augment=not args.no_spec_augment,
                         class_weighting=not args.no_class_weights, seed=args.seed,
-                        members=args.members)
+                        members=args.members, mixup=args.mixup)
     utterances = combine(_source(spec) for spec in args.data)
     if not utterances:
         raise SystemExit(f"no utterances found in {', '.join(args.data)}")

@@ -133,3 +133,19 @@ def test_wave_augment_is_reproducible_from_its_seed() -> None:
     c = WaveAugment()(clip, RATE, np.random.default_rng([1, 3]))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_mixup_blends_windows_and_targets_by_the_same_weight() -> None:
+    from converter.fit import mixup
+
+    rng = np.random.default_rng(3)
+    n = 64
+    x = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n, 10, 4))  # window i is all i
+    targets = np.eye(n, dtype=np.float32)  # every window its own class, so the blend can be read back
+    mixed, soft = mixup(x, targets, 0.4, rng)
+    assert mixed.shape == x.shape and soft.shape == targets.shape
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.all(np.diag(soft) >= 0.5 - 1e-6)  # each window keeps the larger share of its own class
+    assert np.any(np.diag(soft) < 0.9)  # and some really are blended
+    np.testing.assert_allclose(mixed[:, 0, 0], soft @ np.arange(n), rtol=1e-5)  # same weights for both
+    np.testing.assert_allclose(mixed, mixed[:, :1, :1] * np.ones((1, 10, 4)), rtol=1e-6)
