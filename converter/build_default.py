@@ -16,7 +16,7 @@ from converter.examples import build_examples
 from converter.fit import train_model
 from converter.folds import validation_speakers
 from converter.options import add_options, settings_from
-from converter.scaling import apply_coefficient_scale, fit_coefficient_scale
+from converter.scaling import fit_coefficient_scale
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "edge_ser" / "models" / "default.tflite"
@@ -47,12 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     held_out = validation_speakers(speakers)
     fit_speakers = [sp for sp in speakers if sp not in held_out]
     print(f"training on {len(fit_speakers)} speakers, early stopping on {held_out}", flush=True)
-    train, val = train_all.select_speakers(fit_speakers), eval_all.select_speakers(held_out)
-    scale = fit_coefficient_scale(train.x[train.copy == 0]) if s.fit_scale else ()
-    if scale:
-        train, val = apply_coefficient_scale(train, scale), apply_coefficient_scale(val, scale)
-    model, history = train_model(train, val, s.labels.labels, s.model, s.train,
+    train = train_all.select_speakers(fit_speakers)
+    model, history = train_model(train, eval_all.select_speakers(held_out), s.labels.labels, s.model, s.train,
                                  log=lambda line: print(line, flush=True))
+    scale = fit_coefficient_scale(train.x[train.copy == 0]) if s.fit_scale else ()
     args.work.mkdir(parents=True, exist_ok=True)
     keras_path = args.work / "model.keras"
     model.save(keras_path)

@@ -24,7 +24,7 @@ from converter.examples import ExampleConfig, ExampleSet, build_examples
 from converter.export import to_int8_tflite, write_model
 from converter.labels import LABEL_SETS, LabelSet
 from converter.options import DEFAULT_CACHE, _source
-from converter.scaling import apply_coefficient_scale
+from converter.scaling import apply_coefficient_scale, fold_coefficient_scale
 from edge_ser.features import FeatureConfig
 from edge_ser.manifest import Manifest
 
@@ -82,7 +82,8 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     held_out = eval_all.select_speakers(recipe["held_out_speakers"])
     scale = tuple(recipe.get("coefficient_scale") or ())
     features = replace(examples.features, coefficient_scale=scale)
-    if scale:
+    if scale:  # the model was trained on unscaled windows: fold the scale into its first convolution
+        model = fold_coefficient_scale(model, scale)
         calibration, held_out = apply_coefficient_scale(calibration, scale), apply_coefficient_scale(held_out, scale)
     tflite, comparison = verified_int8(model, calibration, held_out, labels.labels, min_agreement, max_ua_drop)
     corpora = recipe["corpora"]

@@ -32,8 +32,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats.add_argument("--normalisation", choices=("cmvn", "cmn", "none"), default="cmn",
                        help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal)")
     feats.add_argument("--coefficient-scale", choices=("fitted", "none"), default="fitted",
-                       help="divide each coefficient by its spread in the training windows (a fixed constant "
-                            "in the manifest), so all of them use the int8 input range alike")
+                       help="int8 input: divide each coefficient by its spread in the training windows (constants "
+                            "in the manifest; folded into the first convolution), so all use the int8 range alike")
     feats.add_argument("--window-frames", type=int, default=200, help="frames per window (10 ms each)")
     feats.add_argument("--train-hop", type=int, default=20, help="window hop for training examples")
     feats.add_argument("--device-hop", type=int, default=50, help="window hop on the device / in evaluation")

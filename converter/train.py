@@ -16,6 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from converter.evaluate import compare
 from converter.examples import build_examples
 from converter.export import to_int8_tflite
@@ -23,7 +25,7 @@ from converter.fit import train_model
 from converter.folds import speaker_folds, validation_speakers
 from converter.options import Settings, add_options, settings_from
 from converter.report import write_report
-from converter.scaling import apply_coefficient_scale, fit_coefficient_scale
+from converter.scaling import apply_coefficient_scale, fit_coefficient_scale, fold_coefficient_scale
 from converter.speaker_norm import speaker_normalise
 
 
@@ -46,11 +48,13 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: bool = False) -
         print(f"fold {i + 1}/{k}: test {test_speakers}, early stopping on {val_speakers}", flush=True)
         train = train_all.select_speakers(fit_speakers)
         val, test = eval_all.select_speakers(val_speakers), eval_all.select_speakers(test_speakers)
-        if s.fit_scale:
-            scale = fit_coefficient_scale(train.x[train.copy == 0])
-            train, val, test = (apply_coefficient_scale(d, scale) for d in (train, val, test))
         model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))
-        tflite = to_int8_tflite(model, train.x[train.copy == 0], seed=s.train.seed)
+        calibration = train.x[train.copy == 0]
+        if s.fit_scale:
+            scale = fit_coefficient_scale(calibration)
+            model, calibration = fold_coefficient_scale(model, scale), calibration / np.float32(scale)
+            test = apply_coefficient_scale(test, scale)
+        tflite = to_int8_tflite(model, calibration, seed=s.train.seed)
         result = compare(model, tflite, test, labels).to_dict()
         result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
                       best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
@@ -62,7 +66,7 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: bool = False) -
     settings = {"labels": s.labels.name, "folds": k, "examples": asdict(s.examples), "model": s.model.to_dict(),
                 "train": s.train.to_dict(), "clips": len(s.utterances),
                 "corpora": sorted({u.corpus for u in s.utterances}), "speaker_norm": speaker_norm,
-                "coefficient_scale": "fitted per fold" if s.fit_scale else "none",
+                "coefficient_scale": "fitted per fold, folded in at conversion" if s.fit_scale else "none",
                 "seconds": round(time.time() - started)}
     summary = write_report(out, labels, folds, histories, settings)
     print(json.dumps(summary, indent=1))

@@ -12,6 +12,7 @@ from converter.convert import ConversionRefused, verified_int8
 from converter.examples import ExampleSet
 from converter.export import to_int8_tflite, write_model
 from converter.models import ModelConfig, average_models, build_model
+from converter.scaling import fold_coefficient_scale
 from converter.synthetic import synthetic_windows
 from edge_ser.classifier import Classifier
 from edge_ser.errors import ModelError
@@ -96,3 +97,22 @@ def test_an_ensemble_averages_its_members_and_converts_to_one_int8_model(trained
     np.testing.assert_allclose(ensemble.predict(held_out.x, verbose=0), expected, atol=1e-5)
     _, comparison = verified_int8(ensemble, train, held_out, LABELS)
     assert comparison.top1_agreement >= 0.97 and comparison.int8_scores["clip"]["ua"] > 0.7
+
+
+@pytest.mark.parametrize("pooling", ["mean", "stats"])
+def test_folding_the_coefficient_scale_keeps_the_models_outputs(pooling: str) -> None:
+    rng = np.random.default_rng(0)
+    scale = tuple(float(v) for v in np.linspace(90, 5, 20))  # like CMN: c0 wide, high cepstra narrow
+    windows = (rng.standard_normal((16, 50, 20)) * np.float32(scale)).astype(np.float32)
+    members = [build_model(50, 20, 3, ModelConfig(width=8, depth=2, pooling=pooling), seed=i, name=f"m{i}")
+               for i in range(2)]
+    for model in (members[0], average_models(members)):
+        folded = fold_coefficient_scale(model, scale)
+        expected = model.predict(windows, verbose=0)
+        np.testing.assert_allclose(folded.predict(windows / np.float32(scale), verbose=0), expected, atol=1e-5)
+        np.testing.assert_allclose(model.predict(windows, verbose=0), expected)  # the original is untouched
+    first = next(layer for layer in members[0].layers if layer.name.startswith("conv1d"))
+    folded_first = next(layer for layer in fold_coefficient_scale(members[0], scale).layers
+                    if layer.name.startswith("conv1d"))
+    np.testing.assert_allclose(np.asarray(folded_first.kernel),
+                               np.asarray(first.kernel) * np.float32(scale)[None, :, None], rtol=1e-6)
