@@ -41,6 +41,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     aug.add_argument("--copies", type=int, default=2, help="augmented copies per training clip")
     aug.add_argument("--no-wave-augment", action="store_true", help="copies without noise/gain/shift/speed/pitch")
     aug.add_argument("--no-vtlp", action="store_true", help="copies without VTLP")
+    aug.add_argument("--vtlp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LOW", "HIGH"),
+                     help="range of the per-copy VTLP warp factor")
     aug.add_argument("--no-spec-augment", action="store_true")
     model = parser.add_argument_group("model and training")
     model.add_argument("--width", type=int, default=48)
@@ -82,7 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,
                              wave_augment=not args.no_wave_augment,
-                             vtlp=None if args.no_vtlp else (0.9, 1.1), seed=args.seed)
+                             vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed)
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
                         attention=args.attention, pooling=args.pooling)
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
