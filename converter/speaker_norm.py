@@ -41,13 +41,19 @@ def speaker_statistics(evaluation: ExampleSet) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def apply(data: ExampleSet, mean: np.ndarray, std: np.ndarray) -> ExampleSet:
-    """The same windows, each normalised with its clip's speaker statistics."""
-    x = (data.x - mean[data.clip][:, None, :]) / std[data.clip][:, None, :]
+def apply(data: ExampleSet, mean: np.ndarray, std: np.ndarray | None) -> ExampleSet:
+    """The same windows, each normalised with its clip's speaker statistics (mean only if `std` is None)."""
+    x = data.x - mean[data.clip][:, None, :]
+    if std is not None:
+        x = x / std[data.clip][:, None, :]
     return ExampleSet(x.astype(np.float32), data.y, data.clip, data.copy, data.clip_label, data.clip_speaker)
 
 
-def speaker_normalise(train: ExampleSet, evaluation: ExampleSet) -> tuple[ExampleSet, ExampleSet]:
-    """Both example sets normalised per speaker (augmented copies use the original audio's statistics)."""
+def speaker_normalise(train: ExampleSet, evaluation: ExampleSet,
+                      variance: bool = True) -> tuple[ExampleSet, ExampleSet]:
+    """Both example sets normalised per speaker (augmented copies use the original audio's statistics):
+    mean and variance, or with `variance=False` the mean only (speaker CMN: a window keeps how loud
+    and how bright it is relative to the speaker's usual voice, which per-window CMN removes)."""
     mean, std = speaker_statistics(evaluation)
-    return apply(train, mean, std), apply(evaluation, mean, std)
+    std_or_none = std if variance else None
+    return apply(train, mean, std_or_none), apply(evaluation, mean, std_or_none)

@@ -29,15 +29,16 @@ from converter.scaling import apply_coefficient_scale, fit_coefficient_scale, fo
 from converter.speaker_norm import speaker_normalise
 
 
-def cross_validate(s: Settings, k: int, out: Path, speaker_norm: bool = False) -> dict[str, Any]:
-    """Run the CV, write the report folder, return the summary. `speaker_norm` normalises windows with
-    the statistics of the speaker's other clips (an experiment: the device cannot do it yet)."""
+def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = None) -> dict[str, Any]:
+    """Run the CV, write the report folder, return the summary. `speaker_norm` ("cmvn" or "cmn")
+    normalises windows with the statistics of the speaker's other clips (an experiment: the device
+    cannot do it yet)."""
     started = time.time()
     labels = s.labels.labels
     print(f"{len(s.utterances)} clips; building examples ...", flush=True)
     train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
     if speaker_norm:
-        train_all, eval_all = speaker_normalise(train_all, eval_all)
+        train_all, eval_all = speaker_normalise(train_all, eval_all, variance=speaker_norm == "cmvn")
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
     folds, histories = [], []
@@ -80,9 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     add_options(parser)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True, help="report folder")
-    parser.add_argument("--speaker-norm", action="store_true",
-                        help="experiment: normalise windows with the speaker's other clips' statistics "
-                             "(use with --normalisation none; not implemented on the device)")
+    parser.add_argument("--speaker-norm", choices=("cmvn", "cmn"),
+                        help="experiment: normalise windows with the speaker's other clips' mean and variance "
+                             "(cmvn) or mean (cmn); use with --normalisation none; not implemented on the device")
     args = parser.parse_args(argv)
     cross_validate(settings_from(args), args.folds, args.out, speaker_norm=args.speaker_norm)
 

@@ -46,3 +46,6 @@ def test_speaker_statistics_leave_the_clip_out() -> None:
     _, normalised = speaker_normalise(data, data)
     np.testing.assert_allclose(normalised.x[0], -3.0, rtol=1e-5)  # (0 - 3) / 1
     np.testing.assert_allclose(normalised.x[3], 7.0)  # no other speech: left as it is
+    _, centred = speaker_normalise(data, data, variance=False)
+    np.testing.assert_allclose(centred.x[1], 0.0, atol=1e-6)  # (2 - 2), not divided by the std of 2
+    np.testing.assert_allclose(centred.x[2], 3.0, rtol=1e-5)  # 4 - 1
