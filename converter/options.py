@@ -10,7 +10,7 @@ from pathlib import Path
 
 from converter.corpora import Utterance, combine, load_corpus, load_source
 from converter.examples import ExampleConfig
-from converter.fit import TrainConfig
+from converter.fit import MONITORS, TrainConfig
 from converter.labels import LABEL_SETS, LabelSet
 from converter.models import POOLINGS, ModelConfig
 from edge_ser.features import FeatureConfig
@@ -56,6 +56,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--batch-size", type=int, default=128)
     model.add_argument("--learning-rate", type=float, default=2e-3)
     model.add_argument("--patience", type=int, default=6)
+    model.add_argument("--monitor", choices=MONITORS, default="loss",
+                       help="what early stopping watches on the held-out speakers: window loss or clip UA")
     model.add_argument("--no-class-weights", action="store_true")
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a) parameter; 0 = off")
@@ -90,7 +92,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         patience=args.patience, spec_augment=not args.no_spec_augment,
                         class_weighting=not args.no_class_weights, seed=args.seed,
-                        members=args.members, mixup=args.mixup)
+                        members=args.members, mixup=args.mixup, monitor=args.monitor)
     utterances = combine(_source(spec) for spec in args.data)
     if not utterances:
         raise SystemExit(f"no utterances found in {', '.join(args.data)}")

@@ -49,3 +49,20 @@ def test_speaker_statistics_leave_the_clip_out() -> None:
     _, centred = speaker_normalise(data, data, variance=False)
     np.testing.assert_allclose(centred.x[1], 0.0, atol=1e-6)  # (2 - 2), not divided by the std of 2
     np.testing.assert_allclose(centred.x[2], 3.0, rtol=1e-5)  # 4 - 1
+
+
+def test_epoch_selection_by_clip_ua_breaks_ties_on_the_loss() -> None:
+    from converter.fit import selection_score
+
+    # (loss, UA) per epoch: the loss is lowest at epoch 0, the UA highest at epochs 2 and 3.
+    epochs = [(1.2, 0.40), (1.4, 0.48), (1.6, 0.55), (1.5, 0.55)]
+    by_loss = max(range(4), key=lambda e: selection_score(*epochs[e], "loss"))
+    by_ua = max(range(4), key=lambda e: selection_score(*epochs[e], "ua"))
+    assert (by_loss, by_ua) == (0, 3)
+
+
+def test_unknown_monitor_is_refused() -> None:
+    from converter.fit import TrainConfig
+
+    with pytest.raises(ValueError, match="monitor"):
+        TrainConfig(monitor="accuracy")
