@@ -43,9 +43,24 @@ class ExampleConfig:
     seed: int = 0
 
     def key(self, utterances: Sequence[Utterance]) -> str:
-        blob = json.dumps({"cfg": asdict(self), "files": [str(u.path) for u in utterances]},
-                          sort_keys=True, default=str)
+        """Cache key: the config, the files, and the source of the code that turns them into windows
+        (a change to the front end or the augmentations must not reuse stale features)."""
+        blob = json.dumps({"cfg": asdict(self), "files": [str(u.path) for u in utterances],
+                           "code": _feature_code_digest()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+FEATURE_CODE = ("edge_ser/features.py", "edge_ser/vad.py", "edge_ser/segmenter.py", "edge_ser/pipeline.py",
+                "edge_ser/wavfile.py", "converter/audio.py", "converter/augment.py", "converter/spectral.py",
+                "converter/examples.py")
+
+
+def _feature_code_digest() -> str:
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in FEATURE_CODE:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass

@@ -66,3 +66,16 @@ def test_unknown_monitor_is_refused() -> None:
 
     with pytest.raises(ValueError, match="monitor"):
         TrainConfig(monitor="accuracy")
+
+
+def test_the_feature_cache_key_changes_with_the_feature_code(monkeypatch, tmp_path) -> None:
+    import converter.examples as examples
+    from converter.corpora import Utterance
+    from edge_ser.features import FeatureConfig
+
+    clips = [Utterance(tmp_path / "a.wav", "happy", "s1", "folders")]
+    cfg = examples.ExampleConfig(FeatureConfig())
+    before = cfg.key(clips)
+    assert cfg.key(clips) == before  # stable for the same code
+    monkeypatch.setattr(examples, "_feature_code_digest", lambda: "edited front end")
+    assert cfg.key(clips) != before
