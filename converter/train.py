@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from converter.evaluate import compare
+from converter.evaluate import compare, level_scores
 from converter.examples import build_examples
 from converter.export import to_int8_tflite
 from converter.fit import train_model
@@ -57,13 +57,19 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
             test = apply_coefficient_scale(test, scale)
         tflite = to_int8_tflite(model, calibration, seed=s.train.seed)
         result = compare(model, tflite, test, labels).to_dict()
+        if s.train.members > 1:  # each member alone, float: what the ensemble adds over one model
+            result["member_float_clip_ua"] = [
+                level_scores(member.predict(test.x, batch_size=256, verbose=0), test, labels)["clip"]["ua"]
+                for member in model.layers[1:-1]]
         result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
                       best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
         folds.append(result)
         histories.append(history)
         print(f"fold {i + 1}: clip UA float {result['float']['clip']['ua']:.3f} int8 "
               f"{result['int8']['clip']['ua']:.3f}, agreement {result['top1_agreement']:.3f}, "
-              f"{len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]", flush=True)
+              f"{len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]"
+              + (f", members alone {result['member_float_clip_ua']}" if "member_float_clip_ua" in result else ""),
+              flush=True)
     settings = {"labels": s.labels.name, "folds": k, "examples": asdict(s.examples), "model": s.model.to_dict(),
                 "train": s.train.to_dict(), "clips": len(s.utterances),
                 "corpora": sorted({u.corpus for u in s.utterances}), "speaker_norm": speaker_norm,
