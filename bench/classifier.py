@@ -59,7 +59,7 @@ def build_networks(ctx: Context, calibration: np.ndarray) -> tuple[Any, bytes, b
     from converter.models import ModelConfig, build_model
 
     m = ctx.model.manifest
-    model = build_model(m.window_frames, m.features.n_mfcc, len(m.labels), ModelConfig(), seed=0)
+    model = build_model(m.window_frames, m.features.n_features, len(m.labels), ModelConfig(), seed=0)
     fp32 = bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     return model, fp32, to_int8_tflite(model, calibration)
 

@@ -1,7 +1,7 @@
 """Streaming MFCC cost per second of audio, against the batch front end doing the same work.
 
 Why: the device never sees a whole signal; it pushes chunks as the microphone delivers them
-(1024 samples on the reference device). Whatever `StreamingMfcc.push` costs beyond the maths is
+(1024 samples on the reference device). Whatever `StreamingFrontEnd.push` costs beyond the maths is
 paid once per chunk, so small chunks expose it. The batch baseline does exactly the work a push
 does (frames -> MFCC + frame energy) over the whole signal at once.
 """
@@ -16,25 +16,32 @@ import numpy as np
 from bench.context import Context
 from bench.results import Target, figure, ratio_figure
 from bench.timing import interleave, paired_ratio
-from edge_ser.features import FeatureConfig, StreamingMfcc, frame_energy_db, frame_signal, mfcc_frames
+from edge_ser.features import (
+    FeatureConfig,
+    StreamingFrontEnd,
+    frame_energy_db,
+    frame_features,
+    frame_spans,
+    windowed_part,
+)
 from edge_ser.pipeline import chunked
 
 NAME = "streaming"
-TITLE = "Streaming MFCC (StreamingMfcc.push)"
+TITLE = "Streaming front end (StreamingFrontEnd.push)"
 CHUNKS = (160, 1000, 1024, 4096)
 HEADLINE_CHUNK = 1000
 BATCH_RATIO = Target("<=", 1.2)
 
 
 def batch(signal: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    frames = frame_signal(signal, cfg)
-    return mfcc_frames(frames, cfg), frame_energy_db(frames)
+    spans = frame_spans(signal, cfg)
+    return frame_features(spans, cfg), frame_energy_db(windowed_part(spans, cfg))
 
 
 def stream(chunks: list[np.ndarray], cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    front_end = StreamingMfcc(cfg)
+    front_end = StreamingFrontEnd(cfg)
     blocks = [front_end.push(chunk) for chunk in chunks]
-    return np.concatenate([b.mfcc for b in blocks]), np.concatenate([b.energy_db for b in blocks])
+    return np.concatenate([b.features for b in blocks]), np.concatenate([b.energy_db for b in blocks])
 
 
 def cases(signal: np.ndarray, cfg: FeatureConfig) -> dict[str, Callable[[], object]]:
@@ -72,5 +79,5 @@ def run(ctx: Context) -> dict[str, Any]:
                 f"{cost:.2f} ms per s of audio ({cost / 10:.3f} % of a core)"))
     return {"figures": figures, "timings": timings, "ratios": ratios, "identical_to_batch": identical,
             "notes": [f"headline chunk {HEADLINE_CHUNK} samples carries the target; the device reads 1024",
-                      "batch = frame_signal + mfcc_frames + frame_energy_db over the whole signal, "
-                      "the same work StreamingMfcc.push does"]}
+                      "batch = frame_spans + frame_features + frame_energy_db over the whole signal, "
+                      "the same work StreamingFrontEnd.push does"]}

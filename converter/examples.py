@@ -22,7 +22,7 @@ from converter.audio import read_corpus_audio
 from converter.augment import WaveAugment
 from converter.corpora import Utterance
 from converter.labels import LabelSet
-from converter.spectral import warped_mfcc
+from converter.spectral import warped_features
 from edge_ser.features import FeatureConfig, normalise_window
 from edge_ser.pipeline import speech_windows
 from edge_ser.segmenter import Window, WindowSpec
@@ -83,10 +83,10 @@ class ExampleSet:
                           self.clip_label, self.clip_speaker)
 
 
-def window_features(frame_mfcc: np.ndarray, window: Window, cfg: FeatureConfig) -> np.ndarray:
-    """Re-cut a window the segmenter chose from other MFCCs of the same frames (VTLP-warped ones),
+def window_features(frame_features: np.ndarray, window: Window, cfg: FeatureConfig) -> np.ndarray:
+    """Re-cut a window the segmenter chose from other features of the same frames (VTLP-warped ones),
     with the segmenter's rule for windows that start before the stream: repeat the first frame."""
-    feats = frame_mfcc[max(window.start, 0) : window.end]
+    feats = frame_features[max(window.start, 0) : window.end]
     if window.start < 0:
         feats = np.concatenate([np.repeat(feats[:1], -window.start, axis=0), feats])
     return normalise_window(feats, cfg)
@@ -97,11 +97,11 @@ def clip_windows(signal: np.ndarray, cfg: FeatureConfig, spec: WindowSpec, vtlp_
     """(n, frames, coefficients) windows of one clip as the device would cut them."""
     windows = speech_windows(signal, cfg, gate or GateConfig(), spec)
     if not windows:
-        return np.zeros((0, spec.window_frames, cfg.n_mfcc), dtype=np.float32)
+        return np.zeros((0, spec.window_frames, cfg.n_features), dtype=np.float32)
     if vtlp_factor == 1.0:
         return np.stack([w.features for w in windows])
-    frame_mfcc = warped_mfcc(signal, cfg, vtlp_factor)
-    return np.stack([window_features(frame_mfcc, w, cfg) for w in windows])
+    frames = warped_features(signal, cfg, vtlp_factor)
+    return np.stack([window_features(frames, w, cfg) for w in windows])
 
 
 def _one_clip(args: tuple[int, Utterance, ExampleConfig]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -124,7 +124,7 @@ def _assemble(parts: list[np.ndarray], labels: np.ndarray, clip_ids: list[int], 
               speakers: np.ndarray, cfg: ExampleConfig) -> ExampleSet:
     counts = [len(p) for p in parts]
     x = (np.concatenate(parts) if parts else
-         np.zeros((0, cfg.window_frames, cfg.features.n_mfcc), np.float32))
+         np.zeros((0, cfg.window_frames, cfg.features.n_features), np.float32))
     clip = np.repeat(np.array(clip_ids, dtype=np.int32), counts)
     return ExampleSet(x.astype(np.float32), labels[clip], clip, np.repeat(np.array(copy_ids, np.int16), counts),
                       labels, speakers)

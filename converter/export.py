@@ -23,7 +23,7 @@ CALIBRATION_EXAMPLES = 400
 def to_int8_tflite(model: Any, calibration: np.ndarray, *, seed: int = 0) -> bytes:
     """Post-training full-integer quantisation, calibrated on real (training) feature windows.
 
-    `calibration` is (n, window_frames, n_mfcc) float32; at most CALIBRATION_EXAMPLES are drawn at
+    `calibration` is (n, window_frames, n_features) float32; at most CALIBRATION_EXAMPLES are drawn at
     random, which is plenty for per-tensor activation ranges and keeps conversion to seconds.
     """
     import tensorflow as tf

@@ -1,17 +1,17 @@
 """VTLP: vocal tract length perturbation as a warp of each frame's power spectrum.
 
 A warp has to happen before the mel filterbank, which edge_ser computes inside `mfcc_frames`. So
-this module frames and transforms with edge_ser's own helpers (frame_signal, power_spectrum,
-mfcc_from_power) and inserts only the warp; with factor 1 it reproduces
-`edge_ser.features.mfcc` exactly, which a test checks, so training features cannot drift from the
-device's.
+this module frames and transforms with edge_ser's own helpers (frame_spans, power_spectrum,
+mfcc_from_power, with_pitch) and inserts only the warp; with factor 1 it reproduces
+`edge_ser.features.signal_features` exactly, which a test checks, so training features cannot drift
+from the device's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge_ser.features import FeatureConfig, frame_signal, mfcc_from_power, power_spectrum
+from edge_ser.features import FeatureConfig, frame_spans, mfcc_from_power, power_spectrum, windowed_part, with_pitch
 
 VTLP_BOUNDARY_HZ = 4800.0  # warp linearly below this, then bend so that Nyquist maps to Nyquist
 
@@ -37,9 +37,12 @@ def warp_power(power: np.ndarray, factor: float, sample_rate: int) -> np.ndarray
     return power[..., left] * (1 - frac) + power[..., left + 1] * frac
 
 
-def warped_mfcc(signal: np.ndarray, cfg: FeatureConfig, factor: float) -> np.ndarray:
-    """MFCCs (frames, n_mfcc) of `signal` with its spectrum warped by `factor` before the mel stage."""
-    power = power_spectrum(frame_signal(np.asarray(signal, dtype=np.float32), cfg), cfg)
+def warped_features(signal: np.ndarray, cfg: FeatureConfig, factor: float) -> np.ndarray:
+    """Frame features (frames, n_features) of `signal` with its spectrum warped by `factor` before the
+    mel stage. Pitch columns come from the unwarped frames: a longer or shorter vocal tract moves
+    the formants, not the rate at which the vocal folds vibrate."""
+    spans = frame_spans(np.asarray(signal, dtype=np.float32), cfg)
+    power = power_spectrum(windowed_part(spans, cfg), cfg)
     if factor != 1.0:
         power = warp_power(power, factor, cfg.sample_rate)
-    return mfcc_from_power(power, cfg)
+    return with_pitch(mfcc_from_power(power, cfg), spans, cfg)

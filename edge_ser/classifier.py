@@ -111,11 +111,11 @@ class Classifier:
 
     def _check_tensors(self) -> None:
         m = self.manifest
-        want_shape = [1, m.window_frames, m.features.n_mfcc]
+        want_shape = [1, m.window_frames, m.features.n_features]
         shape = [int(x) for x in self._input["shape"]]
         if shape != want_shape:
             raise ModelError(f"{self.path}: input shape {shape} does not match the manifest "
-                             f"(window of {m.window_frames} frames x {m.features.n_mfcc} MFCCs)")
+                             f"(window of {m.window_frames} frames x {m.features.n_features} feature columns)")
         actual_in = _tensor_quantisation(self._input)
         actual_out = _tensor_quantisation(self._output)
         for what, actual, declared in (("input", actual_in, m.input), ("output", actual_out, m.output)):
@@ -134,7 +134,7 @@ class Classifier:
         return self.manifest.labels
 
     def predict(self, window: np.ndarray) -> np.ndarray:
-        """Probabilities (summing to 1) for one normalised window of shape (frames, n_mfcc)."""
+        """Probabilities (summing to 1) for one normalised window of shape (frames, n_features)."""
         x = quantise(window[None, ...], self.manifest.input)
         self._interpreter.set_tensor(self._input["index"], x)
         self._interpreter.invoke()

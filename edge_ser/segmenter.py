@@ -53,7 +53,7 @@ class Window:
     utterance: int
     start: int  # first frame (may be negative only for the padded window at stream start)
     end: int  # one past the last frame
-    features: np.ndarray  # (window_frames, n_mfcc), normalised, float32
+    features: np.ndarray  # (window_frames, n_features), normalised, float32
     speech_fraction: float
 
 
@@ -76,7 +76,7 @@ class Segmenter:
         self.features, self.gate, self.spec = features, gate, spec
         self._floor = NoiseFloor(gate, features.frame_seconds)
         self._capacity = spec.window_frames + gate.hangover_frames + gate.onset_frames + 1
-        self._hist = np.zeros((0, features.n_mfcc), dtype=np.float32)
+        self._hist = np.zeros((0, features.n_features), dtype=np.float32)
         self._hist_speech = np.zeros(0, dtype=bool)
         self._hist_start = 0  # global index of _hist[0]
         self._run = 0  # consecutive speech frames while idle
@@ -88,7 +88,7 @@ class Segmenter:
     def push(self, block: FrameBlock) -> list[Segment]:
         """Consume a block of frames; return what it completed, in stream order."""
         speech = self._floor.is_speech(block.energy_db)
-        self._hist = np.concatenate([self._hist, block.mfcc])
+        self._hist = np.concatenate([self._hist, block.features])
         self._hist_speech = np.concatenate([self._hist_speech, speech])
         out: list[Segment] = []
         for offset, is_speech in enumerate(speech.tolist()):

@@ -15,9 +15,9 @@ from converter.augment import (
     time_shift,
 )
 from converter.examples import clip_windows, window_features
-from converter.spectral import warp_power, warped_mfcc
+from converter.spectral import warp_power, warped_features
 from converter.synthetic import synthetic_clip
-from edge_ser.features import FeatureConfig, mfcc
+from edge_ser.features import FeatureConfig, mfcc, signal_features
 from edge_ser.pipeline import speech_windows
 from edge_ser.segmenter import WindowSpec
 from edge_ser.vad import GateConfig
@@ -97,8 +97,18 @@ def test_vtlp_factor_above_one_moves_energy_up_and_below_one_down() -> None:
 def test_vtlp_with_factor_one_is_edge_ser_mfcc_exactly() -> None:
     clip = synthetic_clip(1, seed=3)
     cfg = FeatureConfig()
-    assert np.array_equal(warped_mfcc(clip, cfg, 1.0), mfcc(clip, cfg))
-    assert not np.allclose(warped_mfcc(clip, cfg, 1.1), mfcc(clip, cfg))
+    assert np.array_equal(warped_features(clip, cfg, 1.0), mfcc(clip, cfg))
+    assert not np.allclose(warped_features(clip, cfg, 1.1), mfcc(clip, cfg))
+
+
+def test_vtlp_warps_the_cepstra_but_not_the_pitch() -> None:
+    """A longer or shorter vocal tract moves formants, not the voice's F0."""
+    clip = synthetic_clip(1, seed=3)
+    cfg = FeatureConfig(pitch=True)
+    plain, warped = signal_features(clip, cfg), warped_features(clip, cfg, 1.1)
+    assert np.array_equal(warped_features(clip, cfg, 1.0), plain)
+    np.testing.assert_array_equal(warped[:, cfg.n_mfcc :], plain[:, cfg.n_mfcc :])
+    assert not np.allclose(warped[:, : cfg.n_mfcc], plain[:, : cfg.n_mfcc])
 
 
 def test_recut_windows_equal_the_device_windows() -> None:

@@ -10,11 +10,12 @@ import pytest
 from edge_ser.errors import ConfigError
 from edge_ser.features import (
     FeatureConfig,
-    StreamingMfcc,
+    StreamingFrontEnd,
     frame_signal,
     mel_filterbank,
     mfcc,
     normalise_window,
+    signal_features,
     stream_frames,
 )
 from edge_ser.pipeline import chunked
@@ -57,16 +58,18 @@ def test_mel_filterbank_matches_librosa() -> None:
 
 
 @pytest.mark.parametrize("chunk", [160, 1000, 4096, 1, 777])
-def test_streaming_is_identical_to_batch_for_any_chunk_size(speech_16k: np.ndarray, chunk: int) -> None:
-    cfg = FeatureConfig()
+@pytest.mark.parametrize("pitch", [False, True], ids=["mfcc", "mfcc+pitch"])
+def test_streaming_is_identical_to_batch_for_any_chunk_size(speech_16k: np.ndarray, chunk: int, pitch: bool) -> None:
+    cfg = FeatureConfig(pitch=pitch)
     blocks = list(stream_frames(chunked(speech_16k, chunk), cfg))
-    streamed = np.concatenate([b.mfcc for b in blocks])
-    np.testing.assert_array_equal(streamed, mfcc(speech_16k, cfg))
+    streamed = np.concatenate([b.features for b in blocks])
+    np.testing.assert_array_equal(streamed, signal_features(speech_16k, cfg))
+    np.testing.assert_array_equal(streamed[:, : cfg.n_mfcc], mfcc(speech_16k, cfg))
     assert [b.start for b in blocks] == list(np.cumsum([0] + [len(b) for b in blocks[:-1]]))
 
 
 def test_streaming_keeps_bounded_state(speech_16k: np.ndarray) -> None:
-    front_end = StreamingMfcc(FeatureConfig())
+    front_end = StreamingFrontEnd(FeatureConfig())
     for chunk in chunked(speech_16k, 1000):
         front_end.push(chunk)
         assert len(front_end._pending) < FeatureConfig().n_fft
