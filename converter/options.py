@@ -10,7 +10,7 @@ from pathlib import Path
 
 from converter.corpora import Utterance, combine, load_corpus, load_source
 from converter.examples import ExampleConfig
-from converter.fit import MONITORS, TrainConfig
+from converter.fit import MONITORS, SCHEDULES, TrainConfig
 from converter.labels import LABEL_SETS, LabelSet
 from converter.models import POOLINGS, ModelConfig
 from edge_ser.features import FeatureConfig
@@ -29,8 +29,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats = parser.add_argument_group("features and windows")
     feats.add_argument("--n-mfcc", type=int, default=20)
     feats.add_argument("--n-mels", type=int, default=40)
-    feats.add_argument("--normalisation", choices=("cmvn", "cmn", "none"), default="cmn",
-                       help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal)")
+    feats.add_argument("--pitch", action="store_true",
+                       help="append voicing and log-F0 columns per frame (prosody the cepstra smooth away)")
+    feats.add_argument("--normalisation", choices=("cmvn", "cmn", "level", "none"), default="cmn",
+                       help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal; "
+                            "level removes only the mean of c0, keeping the window's spectral shape)")
     feats.add_argument("--coefficient-scale", choices=("fitted", "none"), default="fitted",
                        help="int8 input: divide each coefficient by its spread in the training windows (constants "
                             "in the manifest; folded into the first convolution), so all use the int8 range alike")
@@ -58,6 +61,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--patience", type=int, default=6)
     model.add_argument("--monitor", choices=MONITORS, default="loss",
                        help="what early stopping watches on the held-out speakers: window loss or clip UA")
+    model.add_argument("--schedule", choices=SCHEDULES, default="plateau",
+                       help="plateau: halve the rate and stop early on the held-out speakers; cosine: fixed "
+                            "cosine decay over --epochs, the last epoch is the model")
+    model.add_argument("--val-speakers", type=int, default=2,
+                       help="training speakers held out per fold for early stopping/validation (0: train on "
+                            "all; needs --schedule cosine)")
     model.add_argument("--no-class-weights", action="store_true")
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a) parameter; 0 = off")
@@ -74,6 +83,7 @@ class Settings:
     train: TrainConfig
     cache: Path
     fit_scale: bool  # fit FeatureConfig.coefficient_scale on the training windows
+    val_speakers: int  # training speakers held out for early stopping / validation
 
 
 def _source(spec: str) -> list[Utterance]:
@@ -82,7 +92,8 @@ def _source(spec: str) -> list[Utterance]:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation)
+    features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation,
+                             pitch=args.pitch)
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,
                              wave_augment=not args.no_wave_augment,
@@ -92,9 +103,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         patience=args.patience, spec_augment=not args.no_spec_augment,
                         class_weighting=not args.no_class_weights, seed=args.seed,
-                        members=args.members, mixup=args.mixup, monitor=args.monitor)
+                        members=args.members, mixup=args.mixup, monitor=args.monitor,
+                        schedule=args.schedule)
+    if args.val_speakers == 0 and args.schedule != "cosine":
+        raise SystemExit("--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine")
     utterances = combine(_source(spec) for spec in args.data)
     if not utterances:
         raise SystemExit(f"no utterances found in {', '.join(args.data)}")
     return Settings(utterances, LABEL_SETS[args.labels], examples, model, train, args.cache,
-                    args.coefficient_scale == "fitted")
+                    args.coefficient_scale == "fitted", args.val_speakers)

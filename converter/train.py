@@ -44,9 +44,9 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
     folds, histories = [], []
     for i, test_speakers in enumerate(speaker_folds(eval_all.clip_speaker, k)):
         rest = sorted({str(sp) for sp in eval_all.clip_speaker} - set(test_speakers))
-        val_speakers = validation_speakers(rest, offset=i)
+        val_speakers = validation_speakers(rest, n=s.val_speakers, offset=i)
         fit_speakers = [sp for sp in rest if sp not in val_speakers]
-        print(f"fold {i + 1}/{k}: test {test_speakers}, early stopping on {val_speakers}", flush=True)
+        print(f"fold {i + 1}/{k}: test {test_speakers}, validation {val_speakers or 'none'}", flush=True)
         train = train_all.select_speakers(fit_speakers)
         val, test = eval_all.select_speakers(val_speakers), eval_all.select_speakers(test_speakers)
         model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))

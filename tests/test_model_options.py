@@ -68,6 +68,35 @@ def test_unknown_monitor_is_refused() -> None:
         TrainConfig(monitor="accuracy")
 
 
+def test_cosine_schedule_decays_from_the_initial_rate_towards_zero() -> None:
+    from converter.fit import cosine_rate
+
+    rates = [cosine_rate(2e-3, e, 30) for e in range(30)]
+    assert rates[0] == pytest.approx(2e-3)
+    assert rates[15] == pytest.approx(1e-3)
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False)) and 0 < rates[-1] < 1e-5
+
+
+def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers() -> None:
+    from converter.fit import TrainConfig, train_model
+    from converter.synthetic import synthetic_windows
+    from edge_ser.features import FeatureConfig
+    from edge_ser.segmenter import WindowSpec
+
+    x, y = synthetic_windows(3, 3, FeatureConfig(), WindowSpec(40, 10))
+    clips = np.arange(len(y))
+    train = ExampleSet(x, y, clips, np.zeros(len(y), np.int16), y, np.array(["s"] * len(y)))
+    empty = train.select_speakers([])
+    model, history = train_model(train, empty, ("a", "b", "c"), ModelConfig(width=8, depth=2),
+                                 TrainConfig(max_epochs=6, batch_size=16, patience=1, schedule="cosine"),
+                                 log=lambda _line: None)
+    assert history.best_epoch == 5 and len(history.train_loss) == 6  # patience 1 did not stop it
+    assert np.isnan(history.val_ua).all()
+    assert history.train_loss[-1] < history.train_loss[0]
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+
+
 def test_the_feature_cache_key_changes_with_the_feature_code(monkeypatch, tmp_path) -> None:
     import converter.examples as examples
     from converter.corpora import Utterance
