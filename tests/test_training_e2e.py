@@ -55,7 +55,7 @@ def test_train_convert_load_predict(tmp_path: Path) -> None:
     manifest = convert_and_write(model, json.loads(keras_path.with_suffix(".recipe.json").read_text()),
                                  utterances, out, name="e2e", version="0", cache=None)
     assert manifest.provenance["split"]["train_speakers"] == fit
-    assert manifest.metrics["held_out_speakers"]["top1_agreement"] >= 0.9
+    assert manifest.metrics["verification"]["top1_agreement"] >= 0.9
     assert manifest.features.coefficient_scale == scale  # the device divides by what training divided by
 
     classifier = Classifier(out, expected_features=FeatureConfig(coefficient_scale=scale))
