@@ -7,11 +7,10 @@ on the device's own windows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import math
 
 import numpy as np
 

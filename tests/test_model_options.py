@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,7 @@ def test_cosine_schedule_decays_from_the_initial_rate_towards_zero() -> None:
     rates = [cosine_rate(2e-3, e, 30) for e in range(30)]
     assert rates[0] == pytest.approx(2e-3)
     assert rates[15] == pytest.approx(1e-3)
-    assert all(a > b for a, b in zip(rates, rates[1:], strict=False)) and 0 < rates[-1] < 1e-5
+    assert all(a > b for a, b in itertools.pairwise(rates)) and 0 < rates[-1] < 1e-5
 
 
 def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers() -> None:
@@ -87,7 +88,7 @@ def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers()
     clips = np.arange(len(y))
     train = ExampleSet(x, y, clips, np.zeros(len(y), np.int16), y, np.array(["s"] * len(y)))
     empty = train.select_speakers([])
-    model, history = train_model(train, empty, ("a", "b", "c"), ModelConfig(width=8, depth=2),
+    _, history = train_model(train, empty, ("a", "b", "c"), ModelConfig(width=8, depth=2),
                                  TrainConfig(max_epochs=6, batch_size=16, patience=1, schedule="cosine"),
                                  log=lambda _line: None)
     assert history.best_epoch == 5 and len(history.train_loss) == 6  # patience 1 did not stop it
