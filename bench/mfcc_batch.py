@@ -5,11 +5,14 @@ justify being our own code); python_speech_features is the other common pure-Pyt
 bare `scipy.fft.rfft` over the already-framed signal is the floor no MFCC implementation on this
 stack can go below (the FFT is the only O(n log n) step), so "within 2x of the floor" bounds what
 is left to gain. All run on the same speech, with parameters taken from the same FeatureConfig.
+A fifth case adds the pitch columns (`signal_features` with pitch on), to show what prosody costs
+on top of the cepstra.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import librosa
@@ -20,7 +23,7 @@ import scipy.fft
 from bench.context import Context
 from bench.results import Target, ratio_figure
 from bench.timing import interleave, paired_ratio
-from edge_ser.features import FeatureConfig, frame_signal, mfcc
+from edge_ser.features import FeatureConfig, frame_signal, mfcc, signal_features
 
 NAME = "mfcc"
 TITLE = "Batch MFCC front end"
@@ -49,8 +52,10 @@ def psf_mfcc(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 def cases(signal: np.ndarray, cfg: FeatureConfig) -> dict[str, Callable[[], object]]:
     frames = frame_signal(signal, cfg)
+    with_pitch = replace(cfg, pitch=True)
     return {
         "edge_ser": lambda: mfcc(signal, cfg),
+        "edge_ser_with_pitch": lambda: signal_features(signal, with_pitch),
         "librosa": lambda: librosa_mfcc(signal, cfg),
         "python_speech_features": lambda: psf_mfcc(signal, cfg),
         "rfft_floor": lambda: scipy.fft.rfft(frames, n=cfg.n_fft, axis=-1),
@@ -72,6 +77,7 @@ def run(ctx: Context) -> dict[str, Any]:
         speedup = paired_ratio(stats["librosa"], stats["edge_ser"])
         floor = paired_ratio(stats["edge_ser"], stats["rfft_floor"])
         psf_ratio = paired_ratio(stats["python_speech_features"], stats["edge_ser"])
+        pitch_ratio = paired_ratio(stats["edge_ser_with_pitch"], stats["edge_ser"])
         ms = stats["edge_ser"].median * 1e3
         figures += [
             ratio_figure(f"librosa_speedup_{seconds}s", f"MFCC speed-up vs librosa ({seconds} s speech)",
@@ -82,9 +88,12 @@ def run(ctx: Context) -> dict[str, Any]:
             ratio_figure(f"psf_speedup_{seconds}s", f"MFCC speed-up vs python_speech_features ({seconds} s)",
                          psf_ratio, None,
                          f"python_speech_features {stats['python_speech_features'].median * 1e3:.1f} ms"),
+            ratio_figure(f"pitch_cost_{seconds}s", f"MFCC + pitch columns / MFCC alone ({seconds} s)",
+                         pitch_ratio, None,
+                         f"with pitch {stats['edge_ser_with_pitch'].median * 1e3:.1f} ms"),
         ]
         checks[f"{seconds}s"] = {"ratios": {"librosa_over_edge": speedup, "edge_over_floor": floor,
-                                            "psf_over_edge": psf_ratio},
+                                            "psf_over_edge": psf_ratio, "pitch_over_mfcc": pitch_ratio},
                                  "agreement_with_librosa": agreement(signal, cfg)}
     return {"figures": figures, "timings": timings, "ratios": checks, "feature_config": cfg.to_dict(),
             "notes": ["rfft floor: scipy.fft.rfft(frame_signal(x), n=n_fft) on the strided frame view, "
