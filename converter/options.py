@@ -29,8 +29,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats = parser.add_argument_group("features and windows")
     feats.add_argument("--n-mfcc", type=int, default=20)
     feats.add_argument("--n-mels", type=int, default=40)
-    feats.add_argument("--pitch", action="store_true",
-                       help="append voicing and log-F0 columns per frame (prosody the cepstra smooth away)")
+    feats.add_argument("--no-pitch", action="store_true",
+                       help="without the voicing and log-F0 columns per frame (the prosody the cepstra smooth "
+                            "away; on by default)")
     feats.add_argument("--normalisation", choices=("cmvn", "cmn", "level", "none"), default="cmn",
                        help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal; "
                             "level removes only the mean of c0, keeping the window's spectral shape)")
@@ -49,27 +50,28 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     aug.add_argument("--no-spec-augment", action="store_true")
     model = parser.add_argument_group("model and training")
     model.add_argument("--width", type=int, default=48)
-    model.add_argument("--depth", type=int, default=3)
+    model.add_argument("--depth", type=int, default=4)
     model.add_argument("--kernel", type=int, default=5)
     model.add_argument("--dropout", type=float, default=0.3)
     model.add_argument("--attention", action="store_true", help="multiscale area attention before pooling")
     model.add_argument("--pooling", choices=POOLINGS, default="mean",
                        help="over time: mean (global average) or stats (mean and mean absolute deviation)")
-    model.add_argument("--epochs", type=int, default=35, help="maximum epochs (early stopping decides)")
+    model.add_argument("--epochs", type=int, default=30,
+                       help="epochs of the cosine schedule; the maximum with --schedule plateau")
     model.add_argument("--batch-size", type=int, default=128)
     model.add_argument("--learning-rate", type=float, default=2e-3)
     model.add_argument("--patience", type=int, default=6)
     model.add_argument("--monitor", choices=MONITORS, default="loss",
                        help="what early stopping watches on the held-out speakers: window loss or clip UA")
-    model.add_argument("--schedule", choices=SCHEDULES, default="plateau",
+    model.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                        help="plateau: halve the rate and stop early on the held-out speakers; cosine: fixed "
                             "cosine decay over --epochs, the last epoch is the model")
-    model.add_argument("--val-speakers", type=int, default=2,
+    model.add_argument("--val-speakers", type=int, default=0,
                        help="training speakers held out per fold for early stopping/validation (0: train on "
                             "all; needs --schedule cosine)")
     model.add_argument("--no-class-weights", action="store_true")
     model.add_argument("--seed", type=int, default=0)
-    model.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a) parameter; 0 = off")
+    model.add_argument("--mixup", type=float, default=0.2, help="mixup Beta(a, a) parameter; 0 = off")
     model.add_argument("--members", type=int, default=1,
                        help="train this many models (seeds seed, seed+1, ...) and ship their average")
 
@@ -93,7 +95,7 @@ def _source(spec: str) -> list[Utterance]:
 def settings_from(args: argparse.Namespace) -> Settings:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation,
-                             pitch=args.pitch)
+                             pitch=not args.no_pitch)
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,
                              wave_augment=not args.no_wave_augment,
