@@ -23,7 +23,7 @@ from converter.scaling import fit_coefficient_scale
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "edge_ser" / "models" / "default.tflite"
 CV_REPORT = REPO / "reports" / "ravdess_cv" / "metrics.json"
-MODEL_NAME, MODEL_VERSION = "edge-ser-ravdess-7class", "1.1.0"
+MODEL_NAME, MODEL_VERSION = "edge-ser-ravdess-7class", "2.0.0"
 
 
 def cv_summary(path: Path) -> dict | None:

@@ -121,8 +121,9 @@ def train_model(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], mod
     if cfg.members == 1:
         return members[0], histories[0]
     ensemble = average_models(members)
-    loss, ua = _clip_ua(ensemble, val, labels)
-    log(f"  ensemble of {cfg.members}: val loss {loss:.3f}  val clip UA {ua:.3f}")
+    if len(val.x):
+        loss, ua = _clip_ua(ensemble, val, labels)
+        log(f"  ensemble of {cfg.members}: val loss {loss:.3f}  val clip UA {ua:.3f}")
     return ensemble, histories[0]
 
 
@@ -167,8 +168,10 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
             since_best += 1
             if since_best == cfg.patience // 2:  # plateau: a smaller step often finds a better optimum
                 optimizer.learning_rate.assign(float(optimizer.learning_rate.numpy()) / 2)
-        log(f"  epoch {epoch + 1:3d}  loss {history.train_loss[-1]:.3f}  val loss {val_loss:.3f}  "
-            f"val clip UA {val_ua:.3f}{'  *' if since_best == 0 else ''}")
+        progress = f"  epoch {epoch + 1:3d}  loss {history.train_loss[-1]:.3f}"
+        if len(val.x):
+            progress += f"  val loss {val_loss:.3f}  val clip UA {val_ua:.3f}{'  *' if since_best == 0 else ''}"
+        log(progress + f"  rate {float(optimizer.learning_rate.numpy()):.2e}")
         if since_best >= cfg.patience:
             break
     if best_weights is not None:
