@@ -48,24 +48,43 @@ def plot_confusion(matrix: np.ndarray, labels: tuple[str, ...], title: str, path
 
 
 def plot_curves(histories: list[History], path: Path) -> None:
+    """Loss per epoch for every fold and, when there were early-stopping speakers, their clip UA
+    with the chosen epoch marked; a fixed schedule has no validation curve to show, only the
+    training loss (the last epoch is the model)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (loss_ax, ua_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    validated = any(np.isfinite(h.val_loss).any() for h in histories)
+    fig, axes = plt.subplots(1, 2 if validated else 1, figsize=(11 if validated else 6, 4), squeeze=False)
+    loss_ax = axes[0, 0]
     for i, h in enumerate(histories):
         epochs = np.arange(1, len(h.train_loss) + 1)
-        line = loss_ax.plot(epochs, h.train_loss, "--", alpha=0.6)[0]
-        loss_ax.plot(epochs, h.val_loss, color=line.get_color(), label=f"fold {i + 1}")
-        ua_ax.plot(epochs, h.val_ua, color=line.get_color())
-        ua_ax.axvline(h.best_epoch + 1, color=line.get_color(), alpha=0.3)
-    loss_ax.set(xlabel="epoch", ylabel="loss (dashed: train, solid: held-out speakers)")
-    ua_ax.set(xlabel="epoch", ylabel="clip UA on early-stopping speakers", ylim=(0, 1))
+        line = loss_ax.plot(epochs, h.train_loss, "--" if validated else "-", alpha=0.7, label=f"fold {i + 1}")[0]
+        if validated:
+            loss_ax.plot(epochs, h.val_loss, color=line.get_color())
+            axes[0, 1].plot(epochs, h.val_ua, color=line.get_color())
+            axes[0, 1].axvline(h.best_epoch + 1, color=line.get_color(), alpha=0.3)
+    if validated:
+        loss_ax.set(xlabel="epoch", ylabel="loss (dashed: train, solid: held-out speakers)")
+        axes[0, 1].set(xlabel="epoch", ylabel="clip UA on early-stopping speakers", ylim=(0, 1))
+    else:
+        loss_ax.set(xlabel="epoch", ylabel="training loss",
+                    title="fixed schedule, no validation speakers: the last epoch is the model")
     loss_ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _curve(history: History) -> dict[str, Any]:
+    """A fold's per-epoch history for metrics.json, NaN (no validation speakers) as null: strict JSON."""
+    def clean(values: list[float]) -> list[float | None]:
+        return [v if np.isfinite(v) else None for v in values]
+
+    return {"train_loss": history.train_loss, "val_loss": clean(history.val_loss),
+            "val_ua": clean(history.val_ua), "best_epoch": history.best_epoch + 1}
 
 
 def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]], histories: list[History],
@@ -84,7 +103,7 @@ def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]]
     pooled = {v: pooled_scores(folds, v, "clip", labels) for v in ("float", "int8")}
     (out / "metrics.json").write_text(json.dumps(
         {"settings": settings, "labels": list(labels), "summary": summary, "pooled_clip": pooled,
-         "folds": folds}, indent=1) + "\n")
+         "folds": folds, "curves": [_curve(h) for h in histories]}, indent=1) + "\n")
     text = [f"Speaker-independent {len(folds)}-fold CV, clip level, all test folds pooled\n"]
     for variant in ("float", "int8"):
         text += [f"== {variant} ==", classification_report(pooled[variant], labels), ""]
