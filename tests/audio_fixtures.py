@@ -35,14 +35,25 @@ def espeak_wav(path: Path, text: str, voice: str = "en", speed: int = 150) -> Pa
     return path
 
 
+ROOM_NOISE_DBFS = -60.0  # a quiet room through a real microphone
+
+
 @pytest.fixture(scope="session")
 def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    """A few seconds of real speech at 16 kHz, float32."""
+    """A few seconds of real speech at 16 kHz, float32: one utterance with silence around it.
+
+    The espeak-ng stand-in is one sentence without punctuation (a full stop makes a pause the gate
+    rightly splits) with seeded room noise added: a synthesiser writes exact digital zeros, which
+    no microphone delivers and which pin silent frames to the log floor, so a gain change would
+    no longer be a pure c0 shift there."""
     clip = ravdess_clip()
-    if clip is None:
-        clip = espeak_wav(tmp_path_factory.mktemp("speech") / "speech.wav",
-                          "Kids are talking by the door. Dogs are sitting by the door.")
-    return load_audio(clip, 16000)
+    if clip is not None:
+        return load_audio(clip, 16000)
+    wav = espeak_wav(tmp_path_factory.mktemp("speech") / "speech.wav",
+                     "Kids are talking by the door while the dogs are sitting by the window")
+    speech = load_audio(wav, 16000)
+    noise = np.random.default_rng(0).standard_normal(len(speech)) * 10 ** (ROOM_NOISE_DBFS / 20)
+    return (speech + noise).astype(np.float32)
 
 
 @pytest.fixture(scope="session")
