@@ -1,4 +1,5 @@
-"""The report folder keeps each fold's training curve, as strict JSON even without validation."""
+"""Report folders: the table quotes the metrics files (a hand-checkable report gives the expected
+row), and each fold's training curve is kept as strict JSON even without validation."""
 
 from __future__ import annotations
 
@@ -7,25 +8,47 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from converter.fit import History
 from converter.metrics import scores
 from converter.report import write_report
+from converter.summarise import main, row
 
 LABELS = ("neutral", "angry")
 
 
-def _fold() -> dict:
-    result = scores(np.array([0, 1]), np.array([0, 1]), LABELS)
+def fold(y_pred: list[int], agreement: float) -> dict:
+    # Four test clips, two per class; the int8 and the float model predict the same here.
+    result = scores(np.array([0, 0, 1, 1]), np.array(y_pred), LABELS)
     return {"float": {"clip": result, "window": result}, "int8": {"clip": result, "window": result},
-            "top1_agreement": 1.0, "tflite_bytes": 1024}
+            "top1_agreement": agreement, "tflite_bytes": 2048, "member_float_clip_ua": [0.5, 1.0]}
+
+
+def test_a_report_row_gives_means_over_folds_and_each_fold(tmp_path: Path) -> None:
+    # Fold 1: neutral 1/2 and angry 2/2 right (UA 75 %); fold 2: all right (UA 100 %).
+    write_report(tmp_path / "run", LABELS, [fold([0, 1, 1, 1], 0.96), fold([0, 0, 1, 1], 0.98)],
+                 [History(), History()], {"folds": 2})
+    cells = row(tmp_path / "run")
+    assert cells[0] == "run"
+    assert cells[2] == "87.5 ± 12.5"  # int8 UA: mean and population std of 75 and 100
+    assert cells[3] == "87.5 ± 12.5"  # WA: 3/4 and 4/4
+    assert cells[5] == "97.0 (96.0)"
+    assert cells[6] == "75.0, 100.0"
+    assert cells[7] == "50.0, 100.0"
+    assert cells[8] == "2"
+
+
+def test_a_folder_without_metrics_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"no metrics\.json in .*empty"):
+        main([str(tmp_path / "empty")])
 
 
 def test_curves_are_kept_and_missing_validation_is_null_not_nan(tmp_path: Path) -> None:
     fixed = History(train_loss=[1.5, 1.0, 0.7], val_loss=[math.nan] * 3, val_ua=[math.nan] * 3, best_epoch=2)
     stopped = History(train_loss=[1.4, 0.9], val_loss=[1.2, 1.3], val_ua=[0.4, 0.5], best_epoch=0)
     for name, histories in (("fixed", [fixed, fixed]), ("stopped", [stopped, fixed])):
-        write_report(tmp_path / name, LABELS, [_fold(), _fold()], histories, {"folds": 2})
+        write_report(tmp_path / name, LABELS, [fold([0, 0, 1, 1], 1.0)] * 2, histories, {"folds": 2})
         text = (tmp_path / name / "metrics.json").read_text()
         assert "NaN" not in text
         assert (tmp_path / name / "training_curves.png").stat().st_size > 1000
