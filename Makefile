@@ -40,7 +40,7 @@ lint: $(VENV)/.dev
 	$(VPY) -m ruff check edge_ser converter tests bench
 
 model: $(VENV)/.dev
-	$(VPY) -m converter.build_default --data $(DATA)
+	$(VPY) -m edge_ser_train.build_default --data $(DATA)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

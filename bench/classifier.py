@@ -23,11 +23,11 @@ import numpy as np
 from bench.context import REPO, Context
 from bench.results import figure, ratio_figure
 from bench.timing import Stats, interleave, paired_ratio
-from edge_ser.classifier import Classifier, load_interpreter_class, quantise
-from edge_ser.manifest import Quantisation
-from edge_ser.pipeline import speech_windows
-from edge_ser.segmenter import WindowSpec
-from edge_ser.vad import GateConfig
+from edge_ser.model.classifier import Classifier, load_interpreter_class, quantise
+from edge_ser.model.manifest import Quantisation
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import speech_windows
+from edge_ser.recognise.segmenter import WindowSpec
 
 NAME = "classifier"
 TITLE = "Classifier latency per window"
@@ -55,8 +55,8 @@ def build_networks(ctx: Context, calibration: np.ndarray) -> tuple[Any, bytes, b
     # One thread, like the TFLite interpreters (Classifier's default): compare kernels, not cores.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from converter.export import to_int8_tflite
-    from converter.models import ModelConfig, build_model
+    from edge_ser_train.export import to_int8_tflite
+    from edge_ser_train.models import ModelConfig, build_model
 
     m = ctx.model.manifest
     model = build_model(m.window_frames, m.features.n_features, len(m.labels), ModelConfig(), seed=0)
@@ -173,7 +173,7 @@ def run(ctx: Context) -> dict[str, Any]:
             "models": {name: {"bytes": len(content), "input_dtype": str(x.dtype)}
                        for name, (content, x) in inputs.items()},
             "notes": ["all interpreters num_threads=1; TensorFlow intra/inter-op threads 1",
-                      "bench_* = converter.models.build_model(ModelConfig()) at the shipped input shape, "
+                      "bench_* = edge_ser_train.models.build_model(ModelConfig()) at the shipped input shape, "
                       "untrained, int8 calibrated on real speech windows",
                       "tflite-runtime runs in bench/.venv-tflite (NumPy 1.x) in a separate process right "
                       "after the in-process rounds; its ratio to ai-edge-litert is therefore cross-process"]}

@@ -1,4 +1,4 @@
-"""Cold start: `import edge_ser.classifier` + `Classifier(model)` in a fresh interpreter, and its peak RSS.
+"""Cold start: `import edge_ser.model.classifier` + `Classifier(model)` in a fresh interpreter, and its peak RSS.
 
 Why a subprocess: imports are cached per process and peak RSS only ever grows, so the only honest
 measurement is a new Python each time. The baseline process starts Python and imports NumPy and
@@ -29,10 +29,10 @@ REPORT = ("import json, re, resource; print(json.dumps({'seconds': t_end - t0, '
 SNIPPETS = {
     "baseline": "import re, time; t0 = time.perf_counter(); import numpy; t_end = time.perf_counter(); "
                 f"hwm = {HWM}; extra = {{}}; " + REPORT,
-    "edge_ser": ("import re, sys, time; t0 = time.perf_counter(); import edge_ser.classifier; "
-                 "t1 = time.perf_counter(); c = edge_ser.classifier.Classifier(sys.argv[1]); "
+    "edge_ser": ("import re, sys, time; t0 = time.perf_counter(); import edge_ser.model.classifier; "
+                 "t1 = time.perf_counter(); c = edge_ser.model.classifier.Classifier(sys.argv[1]); "
                  f"t_end = time.perf_counter(); hwm = {HWM}; "
-                 "import numpy; from edge_ser.features import mfcc; "
+                 "import numpy; from edge_ser.features.frontend import mfcc; "
                  "mfcc(numpy.zeros(16000, numpy.float32), c.manifest.features); "
                  "extra = {'import_s': t1 - t0, 'load_s': t_end - t1, 'backend': c.backend, "
                  "'first_mfcc_s': time.perf_counter() - t_end, "
@@ -71,7 +71,7 @@ def run(ctx: Context) -> dict[str, Any]:
     t, base = timings["edge_ser"], timings["baseline"]
     edge_mb, base_mb = t["hwm_kb"]["median"] / 1024, base["hwm_kb"]["median"] / 1024
     figures = [
-        figure("import_load_s", "import edge_ser.classifier + Classifier(model)", t["seconds"]["median"], "s",
+        figure("import_load_s", "import edge_ser.model.classifier + Classifier(model)", t["seconds"]["median"], "s",
                LOAD_TIME, f"import {t['import_s']['median']:.3f} s + load {t['load_s']['median']:.3f} s; "
                f"baseline import numpy {base['seconds']['median']:.3f} s"),
         figure("peak_rss_mb", "Peak RSS after model load", edge_mb, "MB", PEAK_RSS_MB,

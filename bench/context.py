@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ser.classifier import DEFAULT_MODEL
-from edge_ser.features import FeatureConfig
-from edge_ser.manifest import Manifest, manifest_path
-from edge_ser.wavfile import load_audio
+from edge_ser.audio.wavfile import load_audio
+from edge_ser.features.config import FeatureConfig
+from edge_ser.model.default import DEFAULT_MODEL
+from edge_ser.model.manifest import Manifest, manifest_path
 
 REPO = Path(__file__).resolve().parents[1]
 RAVDESS = REPO.parent / "shared" / "data" / "ravdess"
@@ -84,7 +84,7 @@ def choose_model(explicit: Path | None) -> ModelChoice:
         return ModelChoice(TINY_MODEL, "default model absent: tiny test fixture used instead; classifier "
                            "latencies are those of a much smaller network",
                            Manifest.load(manifest_path(TINY_MODEL)))
-    return ModelChoice(None, "no model found (neither edge_ser/models/default.tflite nor the tiny fixture)")
+    return ModelChoice(None, "no model found (neither edge_ser/model/bundled/default.tflite nor the tiny fixture)")
 
 
 def _ravdess_clips(root: Path) -> list[Path]:

@@ -26,9 +26,9 @@ import paho.mqtt.client as mqtt
 from bench.context import REPO, Context
 from bench.results import Target, figure
 from bench.timing import summary
-from edge_ser.classifier import Classifier
-from edge_ser.pipeline import analyse
-from edge_ser.vad import GateConfig
+from edge_ser.model.classifier import Classifier
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import analyse
 from tests.mqtt_fixtures import MosquittoBroker, wait_until
 
 NAME = "daemon"

@@ -23,7 +23,9 @@ import scipy.fft
 from bench.context import Context
 from bench.results import Target, ratio_figure
 from bench.timing import interleave, paired_ratio
-from edge_ser.features import FeatureConfig, frame_signal, mfcc, signal_features
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.framing import frame_signal
+from edge_ser.features.frontend import mfcc, signal_features
 
 NAME = "mfcc"
 TITLE = "Batch MFCC front end"

@@ -15,10 +15,12 @@ import numpy as np
 from bench.context import Context
 from bench.results import Target, figure
 from bench.timing import interleave, paired_ratio
-from edge_ser.classifier import Classifier
-from edge_ser.features import FeatureConfig, stream_frames
-from edge_ser.pipeline import analyse, chunked
-from edge_ser.vad import GateConfig
+from edge_ser.audio.pcm import chunked
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.frontend import stream_frames
+from edge_ser.model.classifier import Classifier
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import analyse
 
 NAME = "pipeline_rtf"
 TITLE = "Whole pipeline (analyse), as fast as possible"

@@ -18,15 +18,10 @@ import numpy as np
 from bench.context import Context
 from bench.results import Target, figure, ratio_figure
 from bench.timing import interleave, paired_ratio
-from edge_ser.features import (
-    FeatureConfig,
-    StreamingFrontEnd,
-    frame_energy_db,
-    frame_spans,
-    signal_features,
-    windowed_part,
-)
-from edge_ser.pipeline import chunked
+from edge_ser.audio.pcm import chunked
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.framing import frame_energy_db, frame_spans, windowed_part
+from edge_ser.features.frontend import StreamingFrontEnd, signal_features
 
 NAME = "streaming"
 TITLE = "Streaming front end (StreamingFrontEnd.push)"

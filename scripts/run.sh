@@ -62,7 +62,7 @@ fi
 # --- model ---------------------------------------------------------------------------------------
 args=(--device-id "$DEVICE_ID" --mqtt-host "$HOST" --mqtt-port "$PORT")
 [ -n "${CONFIG:-}" ] && args+=(--config "$CONFIG")
-MODEL=${MODEL:-edge_ser/models/default.tflite}
+MODEL=${MODEL:-edge_ser/model/bundled/default.tflite}
 if [ ! -f "$MODEL" ]; then
   say "no trained model at $MODEL yet: using the tiny TEST model (it knows tones, not emotions)"
   MODEL=tests/fixtures/tiny.tflite
@@ -89,7 +89,7 @@ SENTENCES
 import sys
 from pathlib import Path
 import numpy as np
-from edge_ser.wavfile import load_audio, write_wav
+from edge_ser.audio.wavfile import load_audio, write_wav
 work = Path(sys.argv[1])
 gap = np.zeros(16000, dtype=np.float32)
 parts = [gap]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converter.augment import (
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.frontend import mfcc, signal_features
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import speech_windows
+from edge_ser.recognise.segmenter import WindowSpec
+from edge_ser_train.augment import (
     WaveAugment,
     add_noise,
     apply_gain,
@@ -14,13 +19,9 @@ from converter.augment import (
     spec_augment,
     time_shift,
 )
-from converter.examples import clip_windows, window_features
-from converter.spectral import warp_power, warped_features
-from converter.synthetic import synthetic_clip
-from edge_ser.features import FeatureConfig, mfcc, signal_features
-from edge_ser.pipeline import speech_windows
-from edge_ser.segmenter import WindowSpec
-from edge_ser.vad import GateConfig
+from edge_ser_train.examples import clip_windows, window_features
+from edge_ser_train.spectral import warp_power, warped_features
+from edge_ser_train.synthetic import synthetic_clip
 
 RATE = 16000
 
@@ -146,7 +147,7 @@ def test_wave_augment_is_reproducible_from_its_seed() -> None:
 
 
 def test_mixup_blends_windows_and_targets_by_the_same_weight() -> None:
-    from converter.fit import mixup
+    from edge_ser_train.fit import mixup
 
     rng = np.random.default_rng(3)
     n = 64

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_ser.classifier import Classifier, dequantise, load_interpreter_class, quantise
 from edge_ser.errors import ModelError
-from edge_ser.features import FeatureConfig
-from edge_ser.manifest import Manifest, Quantisation, manifest_path, sha256_file
+from edge_ser.features.config import FeatureConfig
+from edge_ser.model.classifier import Classifier, dequantise, load_interpreter_class, quantise
+from edge_ser.model.manifest import Manifest, Quantisation, manifest_path, sha256_file
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_ser.classifier import DEFAULT_MODEL
-from edge_ser.config import load_config
+from edge_ser.app.config import load_config
 from edge_ser.errors import ConfigError
-from edge_ser.manifest import Manifest, manifest_path
-from edge_ser.smoothing import Labeller
+from edge_ser.model.default import DEFAULT_MODEL
+from edge_ser.model.manifest import Manifest, manifest_path
+from edge_ser.recognise.labelling import Labeller
 
 PROFILES = sorted((Path(__file__).resolve().parents[1] / "firmware_config").glob("*.toml"))
 

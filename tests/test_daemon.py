@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from edge_ser.events import iso_utc, load_schema
+from edge_ser.protocol.payloads import iso_utc, load_schema
 from tests.daemon_process import DaemonProcess, silence_wav, synthetic_speech_wav
 from tests.mqtt_fixtures import MosquittoBroker, MqttCollector, wait_until
 

@@ -9,16 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from edge_ser.events import (
-    CommandError,
-    iso_utc,
-    load_schema,
-    make_cmd_result,
-    make_event,
-    make_state,
-    new_event_id,
-    parse_command,
-)
+from edge_ser.protocol.commands import CommandError, parse_command
+from edge_ser.protocol.payloads import iso_utc, load_schema, make_cmd_result, make_event, make_state, new_event_id
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 PROBS = {"angry": 0.1, "happy": 0.6, "neutral": 0.2, "sad": 0.1}

@@ -7,18 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from edge_ser.audio.pcm import chunked
 from edge_ser.errors import ConfigError
-from edge_ser.features import (
-    FeatureConfig,
-    StreamingFrontEnd,
-    frame_signal,
-    mel_filterbank,
-    mfcc,
-    normalise_window,
-    signal_features,
-    stream_frames,
-)
-from edge_ser.pipeline import chunked
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.framing import frame_signal
+from edge_ser.features.frontend import StreamingFrontEnd, mfcc, signal_features, stream_frames
+from edge_ser.features.mfcc import mel_filterbank
+from edge_ser.features.normalise import normalise_window
 
 librosa = pytest.importorskip("librosa", reason="librosa (dev extra) is the parity reference")
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from converter.audio import read_corpus_audio
-from converter.corpora import combine, load_corpus, load_csv, load_folders, load_source
-from converter.labels import LABEL_SETS, canonical_label
+from edge_ser_train.audio import read_corpus_audio
+from edge_ser_train.corpora import combine, load_corpus, load_csv, load_folders, load_source
+from edge_ser_train.labels import LABEL_SETS, canonical_label
 
 RAVDESS = Path(__file__).parents[1].parent / "shared/data/ravdess"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 
-from edge_ser.events import load_schema
-from edge_ser.source_mic import MicSource
+from edge_ser.audio.mic import MicSource
+from edge_ser.protocol.payloads import load_schema
 from tests.audio_fixtures import espeak_wav
 from tests.daemon_process import REPO, DaemonProcess, synthetic_speech_wav
 from tests.mqtt_fixtures import MosquittoBroker, MqttCollector, wait_until

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter.examples import ExampleSet
-from converter.export import to_int8_tflite
-from converter.models import ModelConfig, build_model
-from converter.speaker_norm import speaker_normalise, speaker_statistics
+from edge_ser_train.examples import ExampleSet
+from edge_ser_train.export import to_int8_tflite
+from edge_ser_train.models import ModelConfig, build_model
+from edge_ser_train.speaker_norm import speaker_normalise, speaker_statistics
 
 
 def test_statistics_pooling_converts_to_full_int8_and_reloads(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_speaker_statistics_leave_the_clip_out() -> None:
 
 
 def test_epoch_selection_by_clip_ua_breaks_ties_on_the_loss() -> None:
-    from converter.fit import selection_score
+    from edge_ser_train.fit import selection_score
 
     # (loss, UA) per epoch: the loss is lowest at epoch 0, the UA highest at epochs 2 and 3.
     epochs = [(1.2, 0.40), (1.4, 0.48), (1.6, 0.55), (1.5, 0.55)]
@@ -63,14 +63,14 @@ def test_epoch_selection_by_clip_ua_breaks_ties_on_the_loss() -> None:
 
 
 def test_unknown_monitor_is_refused() -> None:
-    from converter.fit import TrainConfig
+    from edge_ser_train.fit import TrainConfig
 
     with pytest.raises(ValueError, match="monitor"):
         TrainConfig(monitor="accuracy")
 
 
 def test_cosine_schedule_decays_from_the_initial_rate_towards_zero() -> None:
-    from converter.fit import cosine_rate
+    from edge_ser_train.fit import cosine_rate
 
     rates = [cosine_rate(2e-3, e, 30) for e in range(30)]
     assert rates[0] == pytest.approx(2e-3)
@@ -79,10 +79,10 @@ def test_cosine_schedule_decays_from_the_initial_rate_towards_zero() -> None:
 
 
 def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers() -> None:
-    from converter.fit import TrainConfig, train_model
-    from converter.synthetic import synthetic_windows
-    from edge_ser.features import FeatureConfig
-    from edge_ser.segmenter import WindowSpec
+    from edge_ser.features.config import FeatureConfig
+    from edge_ser.recognise.segmenter import WindowSpec
+    from edge_ser_train.fit import TrainConfig, train_model
+    from edge_ser_train.synthetic import synthetic_windows
 
     x, y = synthetic_windows(3, 3, FeatureConfig(), WindowSpec(40, 10))
     clips = np.arange(len(y))
@@ -98,14 +98,32 @@ def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers()
         TrainConfig(schedule="step")
 
 
-def test_the_feature_cache_key_changes_with_the_feature_code(monkeypatch, tmp_path) -> None:
-    import converter.examples as examples
-    from converter.corpora import Utterance
-    from edge_ser.features import FeatureConfig
+def test_the_feature_cache_key_follows_every_module_that_shapes_a_window() -> None:
+    from edge_ser_train.code_digest import source_closure
 
-    clips = [Utterance(tmp_path / "a.wav", "happy", "s1", "folders")]
-    cfg = examples.ExampleConfig(FeatureConfig())
-    before = cfg.key(clips)
-    assert cfg.key(clips) == before  # stable for the same code
-    monkeypatch.setattr(examples, "_feature_code_digest", lambda: "edited front end")
-    assert cfg.key(clips) != before
+    found = {f"{p.parent.name}/{p.name}" for p in source_closure("edge_ser_train.examples")}
+    for shaping in ("features/pitch.py", "features/mfcc.py", "features/normalise.py", "recognise/gate.py",
+                    "recognise/segmenter.py", "audio/wavfile.py", "edge_ser_train/augment.py"):
+        assert shaping in found, f"{shaping} shapes training windows but is not in the cache key"
+    assert "mqtt/publisher.py" not in found
+
+
+def test_the_code_digest_changes_with_imported_code_only(monkeypatch, tmp_path) -> None:
+    from edge_ser_train.code_digest import code_digest
+
+    package = tmp_path / "digestpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "top.py").write_text("from digestpkg import helper\nfrom .deep import value\n")
+    (package / "helper.py").write_text("X = 1\n")
+    (package / "deep.py").write_text("value = 2\n")
+    (package / "unrelated.py").write_text("Y = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = code_digest("digestpkg.top", ("digestpkg",))
+    (package / "unrelated.py").write_text("Y = 4\n")
+    assert code_digest("digestpkg.top", ("digestpkg",)) == before
+    (package / "deep.py").write_text("value = 5\n")  # imported relatively, one level down
+    after_deep = code_digest("digestpkg.top", ("digestpkg",))
+    assert after_deep != before
+    (package / "helper.py").write_text("X = 6\n")  # imported as `from package import module`
+    assert code_digest("digestpkg.top", ("digestpkg",)) != after_deep

@@ -18,10 +18,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from edge_ser.discovery import discovery_messages
 from edge_ser.errors import ConfigError
-from edge_ser.events import load_schema, make_event, make_state, new_event_id
-from edge_ser.mqtt_publisher import MqttPublisher, MqttSettings
+from edge_ser.mqtt.discovery import discovery_messages
+from edge_ser.mqtt.publisher import MqttPublisher
+from edge_ser.mqtt.settings import MqttSettings
+from edge_ser.protocol.payloads import load_schema, make_event, make_state, new_event_id
 from tests.mqtt_fixtures import MosquittoBroker, MqttCollector, make_ca, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,8 +111,9 @@ def _wait_commands_ready(collector: MqttCollector) -> None:
 
 _CHILD = r"""
 import json, sys, time
-from edge_ser.events import make_event
-from edge_ser.mqtt_publisher import MqttPublisher, MqttSettings
+from edge_ser.protocol.payloads import make_event
+from edge_ser.mqtt.publisher import MqttPublisher
+from edge_ser.mqtt.settings import MqttSettings
 cfg = json.loads(sys.argv[1])
 pub = MqttPublisher(MqttSettings(**cfg["settings"]), model_name="ser-test", model_version="0.0.1", labels=["a", "b"])
 pub.start()

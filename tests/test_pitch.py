@@ -7,14 +7,11 @@ import numpy as np
 import pytest
 
 from edge_ser.errors import ConfigError
-from edge_ser.features import (
-    PITCH_REFERENCE_HZ,
-    FeatureConfig,
-    frame_spans,
-    normalise_window,
-    pitch_features,
-    signal_features,
-)
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.framing import frame_spans
+from edge_ser.features.frontend import signal_features
+from edge_ser.features.normalise import normalise_window
+from edge_ser.features.pitch import PITCH_REFERENCE_HZ, pitch_features
 
 CFG = FeatureConfig(pitch=True)
 RATE = CFG.sample_rate

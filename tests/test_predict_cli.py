@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_ser.classifier import Classifier
-from edge_ser.pipeline import analyse
-from edge_ser.vad import GateConfig
-from edge_ser.wavfile import write_wav
+from edge_ser.audio.wavfile import write_wav
+from edge_ser.model.classifier import Classifier
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import analyse
 
 
 def predict(*args: str) -> subprocess.CompletedProcess[str]:

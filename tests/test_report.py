@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter.fit import History
-from converter.metrics import scores
-from converter.report import write_report
-from converter.summarise import main, row
+from edge_ser_train.fit import History
+from edge_ser_train.metrics import scores
+from edge_ser_train.report import write_report
+from edge_ser_train.summarise import main, row
 
 LABELS = ("neutral", "angry")
 

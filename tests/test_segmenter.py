@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_ser.features import FeatureConfig
-from edge_ser.pipeline import chunked, segments
-from edge_ser.segmenter import UtteranceEnd, UtteranceStart, Window, WindowSpec
-from edge_ser.vad import GateConfig
+from edge_ser.audio.pcm import chunked
+from edge_ser.features.config import FeatureConfig
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import segments
+from edge_ser.recognise.segmenter import UtteranceEnd, UtteranceStart, Window, WindowSpec
 
 CFG = FeatureConfig()
 RATE = CFG.sample_rate

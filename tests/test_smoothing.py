@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_ser.errors import ConfigError
-from edge_ser.smoothing import UNCERTAIN, Ema, InferenceConfig, Labeller
+from edge_ser.recognise.labelling import UNCERTAIN, Ema, InferenceConfig, Labeller
 
 LABELS = ("neutral", "happy", "angry", "sad")
 ROBOT = {"negative": ("angry", "sad"), "neutral": ("neutral",), "positive": ("happy",)}

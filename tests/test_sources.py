@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from edge_ser.config import AudioConfig
-from edge_ser.pipeline import as_float
-from edge_ser.source_file import FileSource
-from edge_ser.source_mic import DeviceUnavailable, InputDevice, choose_device
-from edge_ser.source_stdin import StdinSource
-from edge_ser.sources import open_source
-from edge_ser.wavfile import load_audio, write_wav
+from edge_ser.app.build import open_source
+from edge_ser.app.config import AudioConfig
+from edge_ser.audio.file import FileSource
+from edge_ser.audio.mic import DeviceUnavailable, InputDevice, choose_device
+from edge_ser.audio.pcm import as_float
+from edge_ser.audio.stdin import StdinSource
+from edge_ser.audio.wavfile import load_audio, write_wav
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_ser.spool import Spool
+from edge_ser.mqtt.spool import Spool
 
 
 def _ids(spool: Spool) -> list[str]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from edge_ser.stream_resampler import StreamResampler
+from edge_ser.audio.resampler import StreamResampler
 
 
 def _stream(signal: np.ndarray, rate_in: int, rate_out: int, chunk: int) -> np.ndarray:

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from converter.convert import convert_and_write, save_recipe
-from converter.corpora import load_folders
-from converter.examples import ExampleConfig, build_examples
-from converter.fit import TrainConfig, train_model
-from converter.labels import LABEL_SETS
-from converter.models import ModelConfig
-from converter.scaling import apply_coefficient_scale, fit_coefficient_scale
-from converter.synthetic import synthetic_clip
-from edge_ser.classifier import Classifier
-from edge_ser.features import FeatureConfig
-from edge_ser.pipeline import analyse
-from edge_ser.vad import GateConfig
-from edge_ser.wavfile import write_wav
+from edge_ser.audio.wavfile import write_wav
+from edge_ser.features.config import FeatureConfig
+from edge_ser.model.classifier import Classifier
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import analyse
+from edge_ser_train.convert import convert_and_write, save_recipe
+from edge_ser_train.corpora import load_folders
+from edge_ser_train.examples import ExampleConfig, build_examples
+from edge_ser_train.fit import TrainConfig, train_model
+from edge_ser_train.labels import LABEL_SETS
+from edge_ser_train.models import ModelConfig
+from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale
+from edge_ser_train.synthetic import synthetic_clip
 
 LABELS = LABEL_SETS["four"]  # neutral, happy, sad, angry: one generated pitch each
 

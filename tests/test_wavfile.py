@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_ser.audio.wavfile import load_audio, read_wav, write_wav
 from edge_ser.errors import AudioFileError
-from edge_ser.wavfile import load_audio, read_wav, write_wav
 
 sf = pytest.importorskip("soundfile", reason="soundfile (train extra) writes the reference files")
 

@@ -1,0 +1,62 @@
+"""What `edge-ser predict` reports about one recording: the device's own chain run over a file,
+as a JSON-ready result or a line of text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from edge_ser.model.classifier import Classifier
+from edge_ser.recognise.recogniser import ClipAnalysis
+
+
+def expand(paths: list[str]) -> Iterator[Path]:
+    """Files as given; folders searched recursively for *.wav in a stable order."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".wav")
+        else:
+            yield path
+
+
+def _probabilities(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
+    return {label: round(float(p), 4) for label, p in zip(labels, probs, strict=True)}
+
+
+def describe(path: Path, clip: ClipAnalysis, classifier: Classifier, duration: float,
+             timeline: bool) -> dict[str, object]:
+    """The JSON-ready result for one file."""
+    labels, fs = classifier.labels, classifier.manifest.features
+    probs = clip.probabilities
+    result: dict[str, object] = {"path": str(path), "duration_s": round(duration, 3),
+                                 "speech_windows": len(clip.windows)}
+    if probs is None:
+        result.update(label=None, confidence=None, probabilities={})
+    else:
+        best = int(np.argmax(probs))
+        result.update(label=labels[best], confidence=round(float(probs[best]), 4),
+                      probabilities=_probabilities(labels, probs))
+    if timeline:
+        result["timeline"] = [
+            {"start_s": round(fs.frame_start(w.window.start), 3), "end_s": round(fs.frame_end(w.window.end), 3),
+             "label": labels[int(np.argmax(w.probabilities))],
+             "confidence": round(float(np.max(w.probabilities)), 4),
+             "probabilities": _probabilities(labels, w.probabilities)}
+            for w in clip.windows
+        ]
+    return result
+
+
+def format_text(result: dict[str, object]) -> str:
+    if result["label"] is None:
+        head = f"{result['path']}: no speech detected"
+    else:
+        probs = " ".join(f"{k}={v:.2f}" for k, v in result["probabilities"].items())  # type: ignore[union-attr]
+        head = f"{result['path']}: {result['label']} ({result['confidence']:.2f})  {probs}"
+    rows = [head]
+    for w in result.get("timeline", []):  # type: ignore[union-attr]
+        rows.append(f"  {w['start_s']:8.2f}s - {w['end_s']:8.2f}s  {w['label']:<10} {w['confidence']:.2f}")
+    return "\n".join(rows)

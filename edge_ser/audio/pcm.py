@@ -1,0 +1,24 @@
+"""PCM helpers: the one int16-to-float scaling every source and stage uses, and chunking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+
+def pcm16_to_float(samples: np.ndarray) -> np.ndarray:
+    """16-bit PCM to float32 in [-1, 1): the one scaling every source and stage uses."""
+    return samples.astype(np.float32) / np.float32(32768.0)
+
+
+def as_float(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """int16 PCM (or float) chunks to float32 in [-1, 1)."""
+    for chunk in chunks:
+        yield pcm16_to_float(chunk) if chunk.dtype == np.int16 else chunk.astype(np.float32, copy=False)
+
+
+def chunked(signal: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    """Split a signal into chunks of `size` samples (the last may be shorter)."""
+    for i in range(0, len(signal), size):
+        yield signal[i : i + size]

@@ -1,0 +1,46 @@
+"""`edge-ser predict`: the device's own pipeline run over recordings, one result per file.
+
+A bad file is reported on stderr and skipped; every good file is still processed and the exit
+status tells a script that something failed. Heavy modules are imported in `main` only, so
+building the command line stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge_ser.model.default import DEFAULT_MODEL
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="WAV files or folders (searched recursively)")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="model .tflite (its .json manifest beside it)")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
+    p.add_argument("--timeline", action="store_true", help="also report every analysis window with times")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads")
+
+
+def main(args: argparse.Namespace) -> int:
+    from edge_ser.app.predict import describe, expand, format_text
+    from edge_ser.audio.wavfile import load_audio
+    from edge_ser.errors import AudioFileError
+    from edge_ser.model.classifier import Classifier
+    from edge_ser.recognise.gate import GateConfig
+    from edge_ser.recognise.recogniser import analyse
+
+    classifier = Classifier(args.model, num_threads=args.threads)
+    gate = GateConfig()
+    rate = classifier.manifest.features.sample_rate
+    failed = 0
+    for path in expand(args.paths):
+        try:
+            signal = load_audio(path, rate)
+        except AudioFileError as exc:
+            print(f"edge-ser: skipped {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        result = describe(path, analyse(signal, classifier, gate), classifier, len(signal) / rate, args.timeline)
+        print(json.dumps(result) if args.format == "jsonl" else format_text(result), flush=True)
+    return 1 if failed else 0

@@ -1,0 +1,111 @@
+"""The feature configuration: every parameter that shapes a window's features.
+
+It is written into each model's manifest at training time and compared at load time, so a model
+can never be fed features computed differently from the ones it was trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from edge_ser.errors import ConfigError
+
+MEL_SCALES = ("slaney", "htk")
+NORMALISATIONS = ("none", "level", "cmn", "cmvn")
+WINDOWS = ("hann", "hamming")
+PITCH_COLUMNS = 2  # voicing strength, log2(F0 / PITCH_REFERENCE_HZ)
+MAX_PITCH_LAG_FRACTION = 0.6  # longest period searched, as a fraction of the frame span
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Every parameter that shapes the features; stored in each model manifest and checked at load."""
+
+    sample_rate: int = 16000
+    frame_length: int = 400  # samples under the analysis window (25 ms)
+    hop_length: int = 160  # samples between frames (10 ms)
+    n_fft: int = 512  # FFT size; also the span of one frame, as in librosa with center=False
+    window: str = "hann"  # periodic window of `frame_length` samples
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = 8000.0
+    mel_scale: str = "slaney"  # "slaney" (librosa default) or "htk"
+    n_mfcc: int = 20
+    log_floor: float = 1e-10  # power floor before 10*log10: fixed, never relative to the clip
+    lifter: int = 0
+    # Per analysis window: "none", "level" (mean of c0 only), "cmn" (mean) or "cmvn" (mean+variance).
+    normalisation: str = "cmvn"
+    # Fixed divisor per coefficient, applied after the per-window normalisation; fitted on training
+    # data by the converter (empty: none). The model's int8 input has one scale for all coefficients,
+    # and after CMN c0 spans ~15x the range of c19, which would leave the small cepstra a few steps.
+    coefficient_scale: tuple[float, ...] = ()
+    # Append per frame (voicing, log2 F0 / 150 Hz) after the cepstra: the prosody (pitch level and
+    # contour) that 20 cepstra of 40 mel bands smooth away, and which separates sad from neutral or
+    # happy from angry far better than the spectral envelope does. See pitch_features.
+    pitch: bool = False
+    pitch_fmin: float = 70.0
+    pitch_fmax: float = 500.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.sample_rate <= 0:
+            problems.append("sample_rate must be positive")
+        if not 0 < self.frame_length <= self.n_fft:
+            problems.append("frame_length must be in 1..n_fft")
+        if self.hop_length <= 0:
+            problems.append("hop_length must be positive")
+        if self.window not in WINDOWS:
+            problems.append(f"window must be one of {WINDOWS}")
+        if self.mel_scale not in MEL_SCALES:
+            problems.append(f"mel_scale must be one of {MEL_SCALES}")
+        if self.normalisation not in NORMALISATIONS:
+            problems.append(f"normalisation must be one of {NORMALISATIONS}")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            problems.append("need 0 <= fmin < fmax <= sample_rate/2")
+        if not 0 < self.n_mfcc <= self.n_mels:
+            problems.append("n_mfcc must be in 1..n_mels")
+        if self.log_floor <= 0:
+            problems.append("log_floor must be positive")
+        if self.lifter < 0:
+            problems.append("lifter must be >= 0")
+        if self.coefficient_scale and (len(self.coefficient_scale) != self.n_features
+                                       or not all(v > 0 for v in self.coefficient_scale)):
+            problems.append("coefficient_scale must be empty or one positive number per feature column")
+        if not 0 < self.pitch_fmin < self.pitch_fmax <= self.sample_rate / 4:
+            problems.append("need 0 < pitch_fmin < pitch_fmax <= sample_rate/4")
+        elif self.pitch and self.sample_rate / self.pitch_fmin > MAX_PITCH_LAG_FRACTION * self.n_fft:
+            problems.append("pitch_fmin too low for n_fft: its period must overlap itself in a frame span")
+        if problems:
+            raise ConfigError("invalid feature config: " + "; ".join(problems))
+
+    @property
+    def n_features(self) -> int:
+        """Columns per frame: the cepstra, then the pitch columns if enabled."""
+        return self.n_mfcc + (PITCH_COLUMNS if self.pitch else 0)
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    def frame_start(self, frame: int) -> float:
+        """Time (s) of the first sample of `frame`."""
+        return max(frame, 0) * self.hop_length / self.sample_rate
+
+    def frame_end(self, end_frame: int) -> float:
+        """Time (s) just after the last sample of the frames before `end_frame`."""
+        return ((end_frame - 1) * self.hop_length + self.n_fft) / self.sample_rate
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> FeatureConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown feature config keys: {', '.join(unknown)}")
+        fields = dict(data)
+        if isinstance(fields.get("coefficient_scale"), list):  # JSON has no tuples
+            fields["coefficient_scale"] = tuple(fields["coefficient_scale"])
+        return cls(**fields)  # type: ignore[arg-type]

@@ -1,0 +1,130 @@
+"""The JSON manifest that travels beside every `.tflite`: labels, features, window, quantisation.
+
+The device takes labels and the feature config from here and nowhere else, so a model and the
+features it was trained on can never drift apart silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_ser.errors import ConfigError, ModelError
+from edge_ser.features.config import FeatureConfig
+
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Quantisation:
+    """Affine int8 quantisation of a tensor: real = scale * (q - zero_point)."""
+
+    dtype: str  # "int8", "uint8" or "float32"
+    scale: float = 1.0
+    zero_point: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "scale": self.scale, "zero_point": self.zero_point}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything the runtime needs to know about a model, and what it was trained on."""
+
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    features: FeatureConfig
+    window_frames: int  # frames per analysis window (model input length)
+    hop_frames: int  # frames between consecutive windows on the device
+    input: Quantisation
+    output: Quantisation
+    sha256: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_frames * self.features.frame_seconds
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.hop_frames * self.features.frame_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "name": self.name,
+            "version": self.version,
+            "labels": list(self.labels),
+            "features": self.features.to_dict(),
+            "window": {"frames": self.window_frames, "hop_frames": self.hop_frames,
+                       "seconds": self.window_seconds, "hop_seconds": self.hop_seconds},
+            "input": self.input.to_dict(),
+            "output": self.output.to_dict(),
+            "sha256": self.sha256,
+            "provenance": self.provenance,
+            "metrics": self.metrics,
+        }
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "manifest") -> Manifest:
+        try:
+            if data.get("format") != MANIFEST_FORMAT:
+                raise ModelError(f"{source}: manifest format {data.get('format')!r} is not supported "
+                                 f"(this runtime reads format {MANIFEST_FORMAT})")
+            labels = tuple(str(x) for x in data["labels"])
+            if not labels or len(set(labels)) != len(labels):
+                raise ModelError(f"{source}: labels must be a non-empty list without duplicates")
+            window = data["window"]
+            return cls(
+                name=str(data["name"]),
+                version=str(data["version"]),
+                labels=labels,
+                features=FeatureConfig.from_dict(dict(data["features"])),
+                window_frames=int(window["frames"]),
+                hop_frames=int(window["hop_frames"]),
+                input=Quantisation(**data["input"]),
+                output=Quantisation(**data["output"]),
+                sha256=str(data["sha256"]),
+                provenance=dict(data.get("provenance", {})),
+                metrics=dict(data.get("metrics", {})),
+            )
+        except ModelError:
+            raise
+        except ConfigError as exc:
+            raise ModelError(f"{source}: {exc}") from None
+        except KeyError as exc:
+            raise ModelError(f"{source}: manifest lacks the key {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: malformed manifest: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Manifest:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelError(f"{path}: manifest not found (every .tflite needs its .json beside it)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read manifest: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{path}: manifest is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: manifest must be a JSON object")
+        return cls.from_dict(data, source=str(path))
+
+
+def manifest_path(model_path: str | Path) -> Path:
+    """`NAME.tflite` -> `NAME.json`."""
+    return Path(model_path).with_suffix(".json")
+
+
+def sha256_file(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

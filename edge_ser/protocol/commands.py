@@ -1,0 +1,59 @@
+"""Commands a device accepts on ``<base>/cmd``: names, aliases, and the payload parser.
+
+Parsing is apart from the MQTT client so the daemon, the monitor and the tests agree on what a
+valid command is, and so a fuzzer can hammer it without a broker.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Accepted command names and the canonical command each stands for. The aliases follow the
+# vocabulary of voice-assistant satellites ("mute") so a Home Assistant button can send either.
+COMMAND_ALIASES: dict[str, str] = {
+    "pause": "pause",
+    "mute": "pause",
+    "resume": "resume",
+    "unmute": "resume",
+    "status": "status",
+}
+
+
+class CommandError(ValueError):
+    """A command payload that cannot be executed; carries what could be read of it for the reply."""
+
+    def __init__(self, message: str, *, cmd_id: str | int | None = None, command: str | None = None):
+        super().__init__(message)
+        self.cmd_id = cmd_id
+        self.command = command
+
+
+def parse_command(payload: bytes) -> dict[str, Any]:
+    """Decode a ``<base>/cmd`` payload into ``{"command": canonical, "id": ...}``.
+
+    Raises ``CommandError`` with a message fit to send back to the sender, plus the request's id
+    and command name when they could be read, so the error reply can still be correlated. The checks mirror
+    ``schemas/cmd.json`` by hand because jsonschema is a development dependency only.
+    Unknown fields are refused rather than ignored so that a typo ("comand") is answered with an
+    error instead of doing nothing silently.
+    """
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"payload is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"payload must be a JSON object, got {type(data).__name__}")
+    cmd_id = data.get("id")
+    if cmd_id is not None and (isinstance(cmd_id, bool) or not isinstance(cmd_id, str | int)):
+        raise CommandError("'id' must be a string or an integer")
+    command = data.get("command")
+    name = command if isinstance(command, str) else None
+    unknown = sorted(set(data) - {"command", "id"})
+    if unknown:
+        raise CommandError(f"unknown field(s) {unknown}; allowed: command, id", cmd_id=cmd_id, command=name)
+    if command not in COMMAND_ALIASES:
+        raise CommandError(
+            f"unknown command {command!r}; expected one of {sorted(COMMAND_ALIASES)}", cmd_id=cmd_id, command=name
+        )
+    return {"command": COMMAND_ALIASES[command], "id": cmd_id}

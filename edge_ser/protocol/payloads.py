@@ -1,0 +1,153 @@
+"""JSON payloads edge-ser publishes (events, state, command results) and their JSON Schemas.
+
+The builders live here, apart from the MQTT client, so that the daemon, the ``predict`` JSON-lines
+sink and the tests all produce byte-for-byte the same shapes. Every payload carries a ``schema``
+field naming its version: consumers dispatch on it, and a breaking change gets a new number
+rather than silently changing meaning. The JSON Schema files in ``edge_ser/protocol/schemas/`` are the
+documentation of record; ``tests/test_events_schema.py`` keeps the builders and schemas in step.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edge_ser.recognise.labelling import UNCERTAIN
+
+EVENT_SCHEMA = "edge-ser/event/1"
+STATE_SCHEMA = "edge-ser/state/1"
+CMD_RESULT_SCHEMA = "edge-ser/cmd_result/1"
+
+_SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+
+
+def new_event_id() -> str:
+    """A random UUID4 string: lets at-least-once consumers drop duplicates without coordination."""
+    return str(uuid.uuid4())
+
+
+def iso_utc(t: float) -> str:
+    """Format a POSIX time as ISO-8601 UTC with milliseconds and a ``Z`` suffix.
+
+    One fixed format (rather than ``isoformat()``'s variable precision) keeps payloads sortable as
+    strings and matches the pattern in the schemas.
+    """
+    dt = datetime.fromtimestamp(t, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _model_block(model_name: str, model_version: str) -> dict[str, str]:
+    return {"name": model_name, "version": model_version}
+
+
+def make_event(
+    *,
+    device_id: str,
+    seq: int,
+    start: float,
+    end: float,
+    label: str,
+    probabilities: Mapping[str, float],
+    windows: int,
+    model_name: str,
+    model_version: str,
+    confidence: float | None = None,
+    groups: Mapping[str, float] | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Build one utterance event.
+
+    ``start`` and ``end`` are POSIX times (seconds). ``label`` is a model label, a group name (with
+    ``groups``) or "uncertain" (below the confidence threshold); ``confidence`` defaults to the
+    probability of a model label, and must be given for the other two. ``seq`` is owned by the
+    caller (the daemon), which knows what "per device" means across restarts.
+    """
+    known = [*probabilities, *(groups or {}), UNCERTAIN]
+    if label not in known:
+        raise ValueError(f"label {label!r} is none of {known}")
+    if confidence is None and label not in probabilities:
+        raise ValueError(f"label {label!r} is not a model label: give its confidence")
+    event: dict[str, Any] = {
+        "schema": EVENT_SCHEMA,
+        "event_id": event_id or new_event_id(),
+        "device_id": device_id,
+        "seq": int(seq),
+        "start": iso_utc(start),
+        "end": iso_utc(end),
+        "duration_s": round(max(0.0, end - start), 3),
+        "label": label,
+        "confidence": float(probabilities[label] if confidence is None else confidence),
+        "probabilities": {k: float(v) for k, v in probabilities.items()},
+        "windows": int(windows),
+        "model": _model_block(model_name, model_version),
+    }
+    if groups:
+        event["groups"] = {k: float(v) for k, v in groups.items()}
+    return event
+
+
+def make_state(
+    *,
+    device_id: str,
+    emotion: str | None,
+    confidence: float | None,
+    probabilities: Mapping[str, float],
+    listening: bool,
+    paused: bool,
+    model_name: str,
+    model_version: str,
+    source_ok: bool = True,
+    source_error: str | None = None,
+    overflows: int = 0,
+    spool_pending: int = 0,
+    spool_dropped: int = 0,
+    timestamp: float,
+) -> dict[str, Any]:
+    """Build the retained device state: what a dashboard shows when it connects, without history."""
+    return {
+        "schema": STATE_SCHEMA,
+        "device_id": device_id,
+        "emotion": emotion,
+        "confidence": None if confidence is None else float(confidence),
+        "probabilities": {k: float(v) for k, v in probabilities.items()},
+        "listening": bool(listening),
+        "paused": bool(paused),
+        "timestamp": iso_utc(timestamp),
+        "source": {"ok": bool(source_ok), "error": source_error, "overflows": int(overflows)},
+        "spool": {"pending": int(spool_pending), "dropped": int(spool_dropped)},
+        "model": _model_block(model_name, model_version),
+    }
+
+
+def make_cmd_result(
+    *,
+    command: str | None,
+    ok: bool,
+    error: str | None = None,
+    cmd_id: str | int | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the answer published on ``<base>/cmd/result`` (``id`` echoes the request's, if any)."""
+    result: dict[str, Any] = {
+        "schema": CMD_RESULT_SCHEMA,
+        "id": cmd_id,
+        "command": command,
+        "ok": bool(ok),
+        "error": error,
+    }
+    if state is not None:
+        result["state"] = dict(state)
+    return result
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """Load ``edge_ser/protocol/schemas/<name>.json`` (event, state, cmd, cmd_result)."""
+    path = _SCHEMA_DIR / f"{name}.json"
+    if not path.is_file():
+        available = sorted(p.stem for p in _SCHEMA_DIR.glob("*.json"))
+        raise FileNotFoundError(f"no schema {name!r} in {_SCHEMA_DIR}; available: {available}")
+    return json.loads(path.read_text(encoding="utf-8"))

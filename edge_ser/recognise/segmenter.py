@@ -1,0 +1,170 @@
+"""Voice-gated segmentation of the frame stream into utterances and fixed analysis windows.
+
+One object decides, frame by frame, when somebody starts and stops speaking and which windows
+of features go to the classifier. The same code cuts training examples out of corpus clips, so
+the model only ever sees the kind of windows the device will show it.
+
+Rules:
+* No window without speech: a window is classified only inside an utterance and only when at
+  least `min_speech_fraction` of its frames are speech.
+* Inside an utterance a window is taken every `hop_frames`, aligned to the utterance start.
+* An utterance that ends before it filled a window (or with an uncovered tail of at least one
+  hop) gets one last window centred on its speech as far as the frames already seen allow: it
+  never waits for frames past the hangover, so the event is not delayed. At the very start of a
+  stream missing frames are filled by repeating the first frame.
+* Memory is bounded: only the last `window_frames + hangover + onset` frames are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_ser.errors import ConfigError
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.frontend import FrameBlock
+from edge_ser.features.normalise import normalise_window
+from edge_ser.recognise.gate import GateConfig, NoiseFloor
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Analysis window geometry, in frames of the front end."""
+
+    window_frames: int = 200
+    hop_frames: int = 50
+    min_speech_fraction: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.window_frames < 1 or self.hop_frames < 1:
+            raise ConfigError("window: window_frames and hop_frames must be >= 1")
+        if not 0.0 <= self.min_speech_fraction <= 1.0:
+            raise ConfigError("window: min_speech_fraction must be within 0..1")
+
+
+@dataclass(frozen=True)
+class UtteranceStart:
+    utterance: int
+    start: int  # first frame
+
+
+@dataclass(frozen=True)
+class Window:
+    utterance: int
+    start: int  # first frame (may be negative only for the padded window at stream start)
+    end: int  # one past the last frame
+    features: np.ndarray  # (window_frames, n_features), normalised, float32
+    speech_fraction: float
+
+
+@dataclass(frozen=True)
+class UtteranceEnd:
+    utterance: int
+    start: int
+    end: int  # one past the last speech frame
+    speech_frames: int
+    windows: int  # windows classified for this utterance
+
+
+Segment = UtteranceStart | Window | UtteranceEnd
+
+
+class Segmenter:
+    """Frame blocks in, utterance boundaries and windows out; chunk-size invariant by design."""
+
+    def __init__(self, features: FeatureConfig, gate: GateConfig, spec: WindowSpec) -> None:
+        self.features, self.gate, self.spec = features, gate, spec
+        self._floor = NoiseFloor(gate, features.frame_seconds)
+        self._capacity = spec.window_frames + gate.hangover_frames + gate.onset_frames + 1
+        self._hist = np.zeros((0, features.n_features), dtype=np.float32)
+        self._hist_speech = np.zeros(0, dtype=bool)
+        self._hist_start = 0  # global index of _hist[0]
+        self._run = 0  # consecutive speech frames while idle
+        self._active = False
+        self._utterance = -1
+        self._utt_start = self._last_speech = self._speech_frames = self._windows = 0
+        self._last_window_end = 0
+
+    def push(self, block: FrameBlock) -> list[Segment]:
+        """Consume a block of frames; return what it completed, in stream order."""
+        speech = self._floor.is_speech(block.energy_db)
+        self._hist = np.concatenate([self._hist, block.features])
+        self._hist_speech = np.concatenate([self._hist_speech, speech])
+        out: list[Segment] = []
+        for offset, is_speech in enumerate(speech.tolist()):
+            self._step(block.start + offset, is_speech, out)
+        drop = len(self._hist) - self._capacity
+        if drop > 0:
+            self._hist, self._hist_speech = self._hist[drop:], self._hist_speech[drop:]
+            self._hist_start += drop
+        return out
+
+    def flush(self) -> list[Segment]:
+        """End of stream: close an open utterance with what has been seen."""
+        out: list[Segment] = []
+        if self._active:
+            self._close(self._hist_start + len(self._hist), out)
+        return out
+
+    def _step(self, t: int, is_speech: bool, out: list[Segment]) -> None:
+        g, spec = self.gate, self.spec
+        if not self._active:
+            self._run = self._run + 1 if is_speech else 0
+            if self._run >= g.onset_frames:
+                self._open(t - g.onset_frames + 1, t, g.onset_frames, out)
+            return
+        if is_speech:
+            self._last_speech, self._speech_frames = t, self._speech_frames + 1
+        end = t + 1
+        filled = end - self._utt_start - spec.window_frames
+        if filled >= 0 and filled % spec.hop_frames == 0:
+            self._emit(end - spec.window_frames, out, require_speech=True)
+        if t - self._last_speech >= g.hangover_frames:
+            self._close(end, out)
+        elif end - self._utt_start >= g.max_utterance_frames:
+            self._close(end, out)
+            self._open(end, end - 1, 0, out)  # speech goes on: the next utterance starts at once
+
+    def _open(self, start: int, last_speech: int, speech_frames: int, out: list[Segment]) -> None:
+        self._active = True
+        self._utterance += 1
+        self._utt_start, self._last_speech, self._speech_frames = start, last_speech, speech_frames
+        self._windows, self._last_window_end = 0, start
+        out.append(UtteranceStart(self._utterance, start))
+
+    def _close(self, available_end: int, out: list[Segment]) -> None:
+        speech_end = self._last_speech + 1
+        keep = self._windows > 0 or self._speech_frames >= self.gate.min_speech_frames
+        if keep and (self._windows == 0 or speech_end - self._last_window_end >= self.spec.hop_frames):
+            w = self.spec.window_frames
+            centred = (self._utt_start + speech_end) // 2 - w // 2
+            start = min(centred, available_end - w)
+            if self._hist_start > 0:  # older frames are gone; at stream start, pad instead
+                start = max(start, self._hist_start)
+            self._emit(start, out, require_speech=False)
+        if keep:
+            out.append(UtteranceEnd(self._utterance, self._utt_start, speech_end,
+                                    self._speech_frames, self._windows))
+        self._active, self._run = False, 0
+
+    def _emit(self, start: int, out: list[Segment], *, require_speech: bool) -> None:
+        w = self.spec.window_frames
+        lo = start - self._hist_start
+        feats, speech = self._hist[max(lo, 0) : lo + w], self._hist_speech[max(lo, 0) : lo + w]
+        fraction = float(speech.mean()) if len(speech) else 0.0
+        if require_speech and fraction < self.spec.min_speech_fraction:
+            return
+        if len(feats) < w:  # only at the start of a stream: repeat the first frame
+            feats = np.concatenate([np.repeat(feats[:1], w - len(feats), axis=0), feats])
+        out.append(Window(self._utterance, start, start + w, normalise_window(feats, self.features), fraction))
+        self._windows += 1
+        self._last_window_end = start + w
+
+
+def segment(blocks: Iterable[FrameBlock], segmenter: Segmenter) -> Iterator[Segment]:
+    """Generator stage: frame blocks in, segments out; flushes at the end of the stream."""
+    for block in blocks:
+        yield from segmenter.push(block)
+    yield from segmenter.flush()

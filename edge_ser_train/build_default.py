@@ -1,0 +1,69 @@
+"""Rebuild the bundled default model (`make model DATA=...`): 7 classes, RAVDESS actors 01-20.
+
+All 20 actors are used. With the default fixed schedule (--val-speakers 0) all of them train the
+weights and the int8 conversion is verified on their original (unaugmented) windows; with
+--val-speakers N, N actors decide when to stop and verify the conversion instead. The recipe is the
+default of every option in edge_ser_train.options, which is what the cross-validation in
+reports/ravdess_cv.md measured; its summary goes into the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge_ser_train.convert import convert_and_write, save_recipe
+from edge_ser_train.examples import build_examples
+from edge_ser_train.fit import train_model
+from edge_ser_train.folds import validation_speakers
+from edge_ser_train.options import add_options, settings_from
+from edge_ser_train.scaling import fit_coefficient_scale
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "edge_ser" / "models" / "default.tflite"
+CV_REPORT = REPO / "reports" / "ravdess_cv" / "metrics.json"
+MODEL_NAME, MODEL_VERSION = "edge-ser-ravdess-7class", "2.0.0"
+
+
+def cv_summary(path: Path) -> dict | None:
+    """The headline numbers of the committed CV report, for the manifest (None if not there)."""
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    return {"protocol": f"speaker-independent {report['settings']['folds']}-fold CV by actor, clip level",
+            "summary": report["summary"],
+            "pooled_int8_per_class_recall": report["pooled_clip"]["int8"]["per_class_recall"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="build_default", description=__doc__)
+    add_options(parser)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/edge_ser_default"),
+                        help="where the float Keras model and its recipe are kept")
+    args = parser.parse_args(argv)
+    s = settings_from(args)
+    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
+    speakers = sorted({str(sp) for sp in eval_all.clip_speaker})
+    held_out = validation_speakers(speakers, n=s.val_speakers)
+    fit_speakers = [sp for sp in speakers if sp not in held_out]
+    print(f"training on {len(fit_speakers)} speakers, validation on {held_out or 'none'}", flush=True)
+    train = train_all.select_speakers(fit_speakers)
+    model, history = train_model(train, eval_all.select_speakers(held_out), s.labels.labels, s.model, s.train,
+                                 log=lambda line: print(line, flush=True))
+    scale = fit_coefficient_scale(train.x[train.copy == 0]) if s.fit_scale else ()
+    args.work.mkdir(parents=True, exist_ok=True)
+    keras_path = args.work / "model.keras"
+    model.save(keras_path)
+    save_recipe(keras_path, s.labels, s.examples, fit_speakers, held_out, s.utterances,
+                {"model": s.model.to_dict(), "train": s.train.to_dict(), "best_epoch": history.best_epoch + 1,
+                 "coefficient_scale": list(scale)})
+    recipe = json.loads(keras_path.with_suffix(".recipe.json").read_text())
+    manifest = convert_and_write(model, recipe, s.utterances, args.out, name=MODEL_NAME, version=MODEL_VERSION,
+                                 cache=s.cache, cv_metrics=cv_summary(CV_REPORT))
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes): {manifest.metrics['verification']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""edge-ser-convert: a trained Keras model -> verified int8 TFLite + manifest, or a refusal.
+
+    python -m edge_ser_train.convert --model runs/final/model.keras --data ravdess=../shared/data/ravdess \\
+        --out edge_ser/model/bundled/default.tflite
+
+The recipe saved beside the Keras model (`model.recipe.json`: labels, features, windows, which
+speakers trained and which were held out) says how to rebuild the calibration windows (training
+speakers) and the verification windows (held-out speakers). Nothing is written unless the int8
+model agrees with the float model on the held-out speakers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from edge_ser.features.config import FeatureConfig
+from edge_ser.model.manifest import Manifest
+from edge_ser_train.corpora import Utterance, combine
+from edge_ser_train.evaluate import Comparison, compare
+from edge_ser_train.examples import ExampleConfig, ExampleSet, build_examples
+from edge_ser_train.export import to_int8_tflite, write_model
+from edge_ser_train.labels import LABEL_SETS, LabelSet
+from edge_ser_train.options import DEFAULT_CACHE, _source
+from edge_ser_train.scaling import apply_coefficient_scale, fold_coefficient_scale
+
+MIN_AGREEMENT = 0.90  # below this the conversion is broken, not merely lossy
+MAX_UA_DROP = 0.05
+RAVDESS_LICENCE = ("CC BY-NC-SA 4.0; Livingstone SR, Russo FA (2018) The Ryerson Audio-Visual Database of "
+                   "Emotional Speech and Song (RAVDESS). PLoS ONE 13(5): e0196391")
+
+
+class ConversionRefused(RuntimeError):
+    """The int8 model does not reproduce the float model well enough to ship."""
+
+
+def verified_int8(model: Any, calibration: ExampleSet, held_out: ExampleSet, labels: tuple[str, ...],
+                  min_agreement: float = MIN_AGREEMENT,
+                  max_ua_drop: float = MAX_UA_DROP) -> tuple[bytes, Comparison]:
+    """Convert with calibration windows, compare on held-out windows, raise ConversionRefused on failure."""
+    tflite = to_int8_tflite(model, calibration.x[calibration.copy == 0])
+    comparison = compare(model, tflite, held_out, labels)
+    problems = comparison.problems(min_agreement, max_ua_drop)
+    if problems:
+        raise ConversionRefused("refusing to write the int8 model: " + "; ".join(problems))
+    return tflite, comparison
+
+
+def recipe_path(keras_path: Path) -> Path:
+    return keras_path.with_suffix(".recipe.json")
+
+
+def save_recipe(keras_path: Path, labels: LabelSet, examples: ExampleConfig, train_speakers: list[str],
+                held_out_speakers: list[str], utterances: list[Utterance], extra: dict[str, Any]) -> None:
+    """What convert needs to rebuild the calibration and verification windows of this model."""
+    recipe = {"labels": labels.name, "examples": asdict(examples), "train_speakers": train_speakers,
+              "held_out_speakers": held_out_speakers, "corpora": sorted({u.corpus for u in utterances}),
+              **extra}
+    recipe_path(keras_path).write_text(json.dumps(recipe, indent=1, default=str) + "\n")
+
+
+def examples_from_recipe(recipe: dict[str, Any]) -> ExampleConfig:
+    fields = dict(recipe["examples"])
+    fields["features"] = FeatureConfig.from_dict(fields["features"])
+    fields["vtlp"] = tuple(fields["vtlp"]) if fields["vtlp"] else None
+    return ExampleConfig(**fields)
+
+
+def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utterance], out: Path, *,
+                      name: str, version: str, cache: Path | None = DEFAULT_CACHE,
+                      cv_metrics: dict[str, Any] | None = None, min_agreement: float = MIN_AGREEMENT,
+                      max_ua_drop: float = MAX_UA_DROP) -> Manifest:
+    """Rebuild windows, convert, verify, and write out + manifest (provenance and metrics included)."""
+    labels = LABEL_SETS[recipe["labels"]]
+    examples = examples_from_recipe(recipe)
+    train_all, eval_all = build_examples(utterances, labels, examples, cache_dir=cache)
+    calibration = train_all.select_speakers(recipe["train_speakers"], copies=False)
+    # Without held-out speakers (a fixed schedule trained on all of them) the conversion is checked
+    # on the training speakers' original windows: still the same int8-vs-float comparison.
+    verification_speakers = recipe["held_out_speakers"] or recipe["train_speakers"]
+    held_out = eval_all.select_speakers(verification_speakers)
+    scale = tuple(recipe.get("coefficient_scale") or ())
+    features = replace(examples.features, coefficient_scale=scale)
+    if scale:  # the model was trained on unscaled windows: fold the scale into its first convolution
+        model = fold_coefficient_scale(model, scale)
+        calibration, held_out = apply_coefficient_scale(calibration, scale), apply_coefficient_scale(held_out, scale)
+    tflite, comparison = verified_int8(model, calibration, held_out, labels.labels, min_agreement, max_ua_drop)
+    corpora = recipe["corpora"]
+    provenance = {
+        "corpora": corpora,
+        "licence": RAVDESS_LICENCE if corpora == ["ravdess"] else "see the licences of: " + ", ".join(corpora),
+        "split": {"train_speakers": recipe["train_speakers"],
+                  "held_out_speakers": recipe["held_out_speakers"]},
+        "label_set": labels.name, "merged": labels.merge,
+        "training": {k: v for k, v in recipe.items() if k not in ("train_speakers", "held_out_speakers")},
+        "date": datetime.date.today().isoformat(),
+    }
+    note = ("early-stopping speakers: not trained on, but chose the epoch" if recipe["held_out_speakers"] else
+            "training speakers (none held out): checks the int8 conversion, not accuracy on new speakers")
+    metrics = {"verification": {"speakers": verification_speakers,
+                                "float_clip_ua": comparison.float_scores["clip"]["ua"],
+                                "int8_clip_ua": comparison.int8_scores["clip"]["ua"],
+                                "top1_agreement": comparison.top1_agreement, "note": note}}
+    if cv_metrics:
+        metrics["cross_validation"] = cv_metrics
+    return write_model(out, tflite, name=name, version=version, labels=labels.labels,
+                       features=features, window_frames=examples.window_frames,
+                       hop_frames=examples.device_hop_frames, provenance=provenance, metrics=metrics)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point of edge-ser-convert."""
+    import keras
+
+    parser = argparse.ArgumentParser(prog="edge-ser-convert", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="a .keras file with its .recipe.json")
+    parser.add_argument("--data", action="append", required=True, metavar="[KIND=]PATH",
+                        help="the corpora it was trained on (as for edge-ser-train)")
+    parser.add_argument("--out", type=Path, required=True, help="NAME.tflite; NAME.json is written beside it")
+    parser.add_argument("--name", default="edge-ser")
+    parser.add_argument("--version", default="1")
+    parser.add_argument("--cv-report", type=Path, help="metrics.json of edge-ser-train to copy into the manifest")
+    parser.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT)
+    parser.add_argument("--max-ua-drop", type=float, default=MAX_UA_DROP)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = parser.parse_args(argv)
+    recipe = json.loads(recipe_path(args.model).read_text())
+    cv = json.loads(args.cv_report.read_text())["summary"] if args.cv_report else None
+    try:
+        manifest = convert_and_write(keras.saving.load_model(args.model), recipe,
+                                     combine(_source(s) for s in args.data), args.out, name=args.name,
+                                     version=args.version, cache=args.cache, cv_metrics=cv,
+                                     min_agreement=args.min_agreement, max_ua_drop=args.max_ua_drop)
+    except ConversionRefused as exc:
+        raise SystemExit(f"edge-ser-convert: {exc}") from None
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes) and its manifest; held-out "
+          f"{json.dumps(manifest.metrics['verification'])}")
+
+
+if __name__ == "__main__":
+    main()

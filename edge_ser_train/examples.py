@@ -1,0 +1,155 @@
+"""Training and evaluation examples cut by edge_ser's own pipeline (gate, windows, MFCC, normalisation).
+
+Each clip yields the windows the device would classify (`speech_windows`); augmented copies are
+made on the waveform (and VTLP on the power spectrum) before that same code runs. Building the
+examples for a corpus takes a minute, so results are cached on disk keyed by everything that
+shapes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+from edge_ser.features.config import FeatureConfig
+from edge_ser.features.normalise import normalise_window
+from edge_ser.recognise.gate import GateConfig
+from edge_ser.recognise.recogniser import speech_windows
+from edge_ser.recognise.segmenter import Window, WindowSpec
+from edge_ser_train.audio import read_corpus_audio
+from edge_ser_train.augment import WaveAugment
+from edge_ser_train.code_digest import code_digest
+from edge_ser_train.corpora import Utterance
+from edge_ser_train.labels import LabelSet
+from edge_ser_train.spectral import warped_features
+
+
+@dataclass(frozen=True)
+class ExampleConfig:
+    """Everything that decides which windows a clip turns into."""
+
+    features: FeatureConfig
+    window_frames: int = 200
+    train_hop_frames: int = 20  # denser than the device hop: more (correlated) training windows
+    device_hop_frames: int = 50  # the hop written into the manifest; evaluation uses it
+    augmented_copies: int = 0  # perturbed copies per clip in addition to the original
+    wave_augment: bool = True  # noise, gain, shift, speed, pitch on the copies
+    vtlp: tuple[float, float] | None = (0.9, 1.1)  # per-copy warp factor range; None = no VTLP
+    seed: int = 0
+
+    def key(self, utterances: Sequence[Utterance]) -> str:
+        """Cache key: the config, the files, and the source of the code that turns them into windows
+        (a change to the front end or the augmentations must not reuse stale features)."""
+        blob = json.dumps({"cfg": asdict(self), "files": [str(u.path) for u in utterances],
+                           "code": code_digest(__name__)}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class ExampleSet:
+    """Windows with their labels and clips; per-clip arrays are indexed by `clip`."""
+
+    x: np.ndarray  # (windows, frames, coefficients) float32
+    y: np.ndarray  # (windows,) label index
+    clip: np.ndarray  # (windows,) index into the clip arrays
+    copy: np.ndarray  # (windows,) 0 = original audio, k > 0 = k-th augmented copy
+    clip_label: np.ndarray  # (clips,)
+    clip_speaker: np.ndarray  # (clips,) str
+
+    def select_speakers(self, speakers: Sequence[str], copies: bool = True) -> ExampleSet:
+        """The windows of these speakers' clips (clip indices stay global)."""
+        keep = np.isin(self.clip_speaker[self.clip], list(speakers))
+        if not copies:
+            keep &= self.copy == 0
+        return ExampleSet(self.x[keep], self.y[keep], self.clip[keep], self.copy[keep],
+                          self.clip_label, self.clip_speaker)
+
+
+def window_features(frame_features: np.ndarray, window: Window, cfg: FeatureConfig) -> np.ndarray:
+    """Re-cut a window the segmenter chose from other features of the same frames (VTLP-warped ones),
+    with the segmenter's rule for windows that start before the stream: repeat the first frame."""
+    feats = frame_features[max(window.start, 0) : window.end]
+    if window.start < 0:
+        feats = np.concatenate([np.repeat(feats[:1], -window.start, axis=0), feats])
+    return normalise_window(feats, cfg)
+
+
+def clip_windows(signal: np.ndarray, cfg: FeatureConfig, spec: WindowSpec, vtlp_factor: float = 1.0,
+                 gate: GateConfig | None = None) -> np.ndarray:
+    """(n, frames, coefficients) windows of one clip as the device would cut them."""
+    windows = speech_windows(signal, cfg, gate or GateConfig(), spec)
+    if not windows:
+        return np.zeros((0, spec.window_frames, cfg.n_features), dtype=np.float32)
+    if vtlp_factor == 1.0:
+        return np.stack([w.features for w in windows])
+    frames = warped_features(signal, cfg, vtlp_factor)
+    return np.stack([window_features(frames, w, cfg) for w in windows])
+
+
+def _one_clip(args: tuple[int, Utterance, ExampleConfig]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Windows of every copy of one clip (training hop) and of the original at the device hop."""
+    index, utterance, cfg = args
+    signal = read_corpus_audio(utterance.path, cfg.features.sample_rate)
+    train_spec = WindowSpec(cfg.window_frames, cfg.train_hop_frames)
+    copies = [clip_windows(signal, cfg.features, train_spec)]
+    augment = WaveAugment()
+    for k in range(1, cfg.augmented_copies + 1):
+        rng = np.random.default_rng([cfg.seed, index, k])
+        audio = augment(signal, cfg.features.sample_rate, rng) if cfg.wave_augment else signal
+        factor = float(rng.uniform(*cfg.vtlp)) if cfg.vtlp else 1.0
+        copies.append(clip_windows(audio, cfg.features, train_spec, factor))
+    device = clip_windows(signal, cfg.features, WindowSpec(cfg.window_frames, cfg.device_hop_frames))
+    return copies, device
+
+
+def _assemble(parts: list[np.ndarray], labels: np.ndarray, clip_ids: list[int], copy_ids: list[int],
+              speakers: np.ndarray, cfg: ExampleConfig) -> ExampleSet:
+    counts = [len(p) for p in parts]
+    x = (np.concatenate(parts) if parts else
+         np.zeros((0, cfg.window_frames, cfg.features.n_features), np.float32))
+    clip = np.repeat(np.array(clip_ids, dtype=np.int32), counts)
+    return ExampleSet(x.astype(np.float32), labels[clip], clip, np.repeat(np.array(copy_ids, np.int16), counts),
+                      labels, speakers)
+
+
+def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: ExampleConfig,
+                   cache_dir: Path | None = None, workers: int | None = None) -> tuple[ExampleSet, ExampleSet]:
+    """(training windows incl. augmented copies, evaluation windows at the device hop).
+
+    Utterances whose label is outside `labels` are dropped here, so clip indices count kept clips.
+    """
+    kept = [u for u in utterances if labels.index(u.label) is not None]
+    clip_label = np.array([labels.index(u.label) for u in kept], dtype=np.int32)
+    clip_speaker = np.array([u.speaker for u in kept])
+    cache = Path(cache_dir) / f"examples-{cfg.key(kept)}.npz" if cache_dir else None
+    if cache is not None and cache.is_file():
+        data = np.load(cache)
+        # Window labels are derived here, not cached: the cache is shared by every label set.
+        return (ExampleSet(data["tx"], clip_label[data["tclip"]], data["tclip"], data["tcopy"], clip_label,
+                           clip_speaker),
+                ExampleSet(data["ex"], clip_label[data["eclip"]], data["eclip"], data["ecopy"], clip_label,
+                           clip_speaker))
+    jobs = [(i, u, cfg) for i, u in enumerate(kept)]
+    with Pool(workers or min(2, os.cpu_count() or 1)) as pool:
+        results = pool.map(_one_clip, jobs, chunksize=8)
+    train_parts, train_clips, train_copies = [], [], []
+    for i, (copies, _) in enumerate(results):
+        for k, windows in enumerate(copies):
+            train_parts.append(windows)
+            train_clips.append(i)
+            train_copies.append(k)
+    train = _assemble(train_parts, clip_label, train_clips, train_copies, clip_speaker, cfg)
+    evaluation = _assemble([d for _, d in results], clip_label, list(range(len(kept))), [0] * len(kept),
+                           clip_speaker, cfg)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, tx=train.x, tclip=train.clip, tcopy=train.copy,
+                 ex=evaluation.x, eclip=evaluation.clip, ecopy=evaluation.copy)
+    return train, evaluation

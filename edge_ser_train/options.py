@@ -1,0 +1,117 @@
+"""Command-line options shared by edge-ser-train, edge-ser-convert and build_default, and the
+configs they turn into (so every tool spells a setting the same way and means the same thing)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_ser.features.config import FeatureConfig
+from edge_ser_train.corpora import Utterance, combine, load_corpus, load_source
+from edge_ser_train.examples import ExampleConfig
+from edge_ser_train.fit import MONITORS, SCHEDULES, TrainConfig
+from edge_ser_train.labels import LABEL_SETS, LabelSet
+from edge_ser_train.models import POOLINGS, ModelConfig
+
+DEFAULT_CACHE = Path("/tmp/edge_ser_cache")
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", action="append", required=True, metavar="[KIND=]PATH",
+                      help="a corpus: ravdess=, crema-d=, tess=, savee=, emodb=, csv=, folders=PATH; "
+                           "a bare PATH is read as RAVDESS. Repeat to combine corpora.")
+    data.add_argument("--labels", choices=sorted(LABEL_SETS), default="seven",
+                      help="label set (seven: calm merged into neutral)")
+    data.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache directory")
+    feats = parser.add_argument_group("features and windows")
+    feats.add_argument("--n-mfcc", type=int, default=20)
+    feats.add_argument("--n-mels", type=int, default=40)
+    feats.add_argument("--no-pitch", action="store_true",
+                       help="without the voicing and log-F0 columns per frame (the prosody the cepstra smooth "
+                            "away; on by default)")
+    feats.add_argument("--normalisation", choices=("cmvn", "cmn", "level", "none"), default="cmn",
+                       help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal; "
+                            "level removes only the mean of c0, keeping the window's spectral shape)")
+    feats.add_argument("--coefficient-scale", choices=("fitted", "none"), default="fitted",
+                       help="int8 input: divide each coefficient by its spread in the training windows (constants "
+                            "in the manifest; folded into the first convolution), so all use the int8 range alike")
+    feats.add_argument("--window-frames", type=int, default=200, help="frames per window (10 ms each)")
+    feats.add_argument("--train-hop", type=int, default=20, help="window hop for training examples")
+    feats.add_argument("--device-hop", type=int, default=50, help="window hop on the device / in evaluation")
+    aug = parser.add_argument_group("augmentation")
+    aug.add_argument("--copies", type=int, default=2, help="augmented copies per training clip")
+    aug.add_argument("--no-wave-augment", action="store_true", help="copies without noise/gain/shift/speed/pitch")
+    aug.add_argument("--no-vtlp", action="store_true", help="copies without VTLP")
+    aug.add_argument("--vtlp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LOW", "HIGH"),
+                     help="range of the per-copy VTLP warp factor")
+    aug.add_argument("--no-spec-augment", action="store_true")
+    model = parser.add_argument_group("model and training")
+    model.add_argument("--width", type=int, default=48)
+    model.add_argument("--depth", type=int, default=4)
+    model.add_argument("--kernel", type=int, default=5)
+    model.add_argument("--dropout", type=float, default=0.3)
+    model.add_argument("--attention", action="store_true", help="multiscale area attention before pooling")
+    model.add_argument("--pooling", choices=POOLINGS, default="mean",
+                       help="over time: mean (global average) or stats (mean and mean absolute deviation)")
+    model.add_argument("--epochs", type=int, default=30,
+                       help="epochs of the cosine schedule; the maximum with --schedule plateau")
+    model.add_argument("--batch-size", type=int, default=128)
+    model.add_argument("--learning-rate", type=float, default=2e-3)
+    model.add_argument("--patience", type=int, default=6)
+    model.add_argument("--monitor", choices=MONITORS, default="loss",
+                       help="what early stopping watches on the held-out speakers: window loss or clip UA")
+    model.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                       help="plateau: halve the rate and stop early on the held-out speakers; cosine: fixed "
+                            "cosine decay over --epochs, the last epoch is the model")
+    model.add_argument("--val-speakers", type=int, default=0,
+                       help="training speakers held out per fold for early stopping/validation (0: train on "
+                            "all; needs --schedule cosine)")
+    model.add_argument("--no-class-weights", action="store_true")
+    model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--mixup", type=float, default=0.2, help="mixup Beta(a, a) parameter; 0 = off")
+    model.add_argument("--members", type=int, default=2,
+                       help="train this many models (seeds seed, seed+1, ...) and ship their average as one "
+                            "int8 graph (1: a single model, half the size and inference time)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    utterances: list[Utterance]
+    labels: LabelSet
+    examples: ExampleConfig
+    model: ModelConfig
+    train: TrainConfig
+    cache: Path
+    fit_scale: bool  # fit FeatureConfig.coefficient_scale on the training windows
+    val_speakers: int  # training speakers held out for early stopping / validation
+
+
+def _source(spec: str) -> list[Utterance]:
+    return load_source(spec) if "=" in spec else load_corpus("ravdess", spec)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation,
+                             pitch=not args.no_pitch)
+    examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
+                             device_hop_frames=args.device_hop, augmented_copies=args.copies,
+                             wave_augment=not args.no_wave_augment,
+                             vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed)
+    model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
+                        attention=args.attention, pooling=args.pooling)
+    train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        patience=args.patience, spec_augment=not args.no_spec_augment,
+                        class_weighting=not args.no_class_weights, seed=args.seed,
+                        members=args.members, mixup=args.mixup, monitor=args.monitor,
+                        schedule=args.schedule)
+    if args.val_speakers == 0 and args.schedule != "cosine":
+        raise SystemExit("--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine")
+    utterances = combine(_source(spec) for spec in args.data)
+    if not utterances:
+        raise SystemExit(f"no utterances found in {', '.join(args.data)}")
+    return Settings(utterances, LABEL_SETS[args.labels], examples, model, train, args.cache,
+                    args.coefficient_scale == "fitted", args.val_speakers)
