@@ -20,6 +20,7 @@ from typing import Any
 
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.manifest import Manifest
+from edge_ser.recognise.gate import GateConfig
 from edge_ser_train.corpora import Utterance, combine
 from edge_ser_train.evaluate import Comparison, compare
 from edge_ser_train.examples import ExampleConfig, ExampleSet, build_examples
@@ -67,6 +68,7 @@ def examples_from_recipe(recipe: dict[str, Any]) -> ExampleConfig:
     fields = dict(recipe["examples"])
     fields["features"] = FeatureConfig.from_dict(fields["features"])
     fields["vtlp"] = tuple(fields["vtlp"]) if fields["vtlp"] else None
+    fields["gate"] = GateConfig(**fields.get("gate", {}))  # recipes older than the recorded gate: defaults
     return ExampleConfig(**fields)
 
 
@@ -109,7 +111,8 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
         metrics["cross_validation"] = cv_metrics
     return write_model(out, tflite, name=name, version=version, labels=labels.labels,
                        features=features, window_frames=examples.window_frames,
-                       hop_frames=examples.device_hop_frames, provenance=provenance, metrics=metrics)
+                       hop_frames=examples.device_hop_frames, gate=asdict(examples.gate), provenance=provenance,
+                       metrics=metrics)
 
 
 def main(argv: list[str] | None = None) -> None:

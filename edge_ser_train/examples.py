@@ -12,23 +12,22 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.normalise import normalise_window
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import speech_windows
-from edge_ser.recognise.segmenter import Window, WindowSpec
+from edge_ser.recognise.segmenter import WindowSpec
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.augment import WaveAugment
 from edge_ser_train.code_digest import code_digest
 from edge_ser_train.corpora import Utterance
 from edge_ser_train.labels import LabelSet
-from edge_ser_train.spectral import warped_features
+from edge_ser_train.spectral import vtlp
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ class ExampleConfig:
     wave_augment: bool = True  # noise, gain, shift, speed, pitch on the copies
     vtlp: tuple[float, float] | None = (0.9, 1.1)  # per-copy warp factor range; None = no VTLP
     seed: int = 0
+    gate: GateConfig = field(default_factory=GateConfig)  # written into the manifest for `predict`
 
     def key(self, utterances: Sequence[Utterance]) -> str:
         """Cache key: the config, the files, and the source of the code that turns them into windows
@@ -72,25 +72,16 @@ class ExampleSet:
                           self.clip_label, self.clip_speaker)
 
 
-def window_features(frame_features: np.ndarray, window: Window, cfg: FeatureConfig) -> np.ndarray:
-    """Re-cut a window the segmenter chose from other features of the same frames (VTLP-warped ones),
-    with the segmenter's rule for windows that start before the stream: repeat the first frame."""
-    feats = frame_features[max(window.start, 0) : window.end]
-    if window.start < 0:
-        feats = np.concatenate([np.repeat(feats[:1], -window.start, axis=0), feats])
-    return normalise_window(feats, cfg)
-
-
-def clip_windows(signal: np.ndarray, cfg: FeatureConfig, spec: WindowSpec, vtlp_factor: float = 1.0,
-                 gate: GateConfig | None = None) -> np.ndarray:
-    """(n, frames, coefficients) windows of one clip as the device would cut them."""
-    windows = speech_windows(signal, cfg, gate or GateConfig(), spec)
+def clip_windows(signal: np.ndarray, cfg: FeatureConfig, spec: WindowSpec, gate: GateConfig,
+                 vtlp_factor: float = 1.0) -> np.ndarray:
+    """(n, frames, coefficients) windows of one clip as the device would cut them, with the power
+    spectrum warped by `vtlp_factor` through the front end's spectral hook (the gate decides on
+    frame energy, which the warp leaves alone, so the same windows are cut)."""
+    transform = None if vtlp_factor == 1.0 else vtlp(vtlp_factor, cfg.sample_rate)
+    windows = speech_windows(signal, cfg, gate, spec, transform)
     if not windows:
         return np.zeros((0, spec.window_frames, cfg.n_features), dtype=np.float32)
-    if vtlp_factor == 1.0:
-        return np.stack([w.features for w in windows])
-    frames = warped_features(signal, cfg, vtlp_factor)
-    return np.stack([window_features(frames, w, cfg) for w in windows])
+    return np.stack([w.features for w in windows])
 
 
 def _one_clip(args: tuple[int, Utterance, ExampleConfig]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -98,14 +89,14 @@ def _one_clip(args: tuple[int, Utterance, ExampleConfig]) -> tuple[list[np.ndarr
     index, utterance, cfg = args
     signal = read_corpus_audio(utterance.path, cfg.features.sample_rate)
     train_spec = WindowSpec(cfg.window_frames, cfg.train_hop_frames)
-    copies = [clip_windows(signal, cfg.features, train_spec)]
+    copies = [clip_windows(signal, cfg.features, train_spec, cfg.gate)]
     augment = WaveAugment()
     for k in range(1, cfg.augmented_copies + 1):
         rng = np.random.default_rng([cfg.seed, index, k])
         audio = augment(signal, cfg.features.sample_rate, rng) if cfg.wave_augment else signal
         factor = float(rng.uniform(*cfg.vtlp)) if cfg.vtlp else 1.0
-        copies.append(clip_windows(audio, cfg.features, train_spec, factor))
-    device = clip_windows(signal, cfg.features, WindowSpec(cfg.window_frames, cfg.device_hop_frames))
+        copies.append(clip_windows(audio, cfg.features, train_spec, cfg.gate, factor))
+    device = clip_windows(signal, cfg.features, WindowSpec(cfg.window_frames, cfg.device_hop_frames), cfg.gate)
     return copies, device
 
 

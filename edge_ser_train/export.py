@@ -83,7 +83,7 @@ def int8_predict(tflite: bytes, windows: np.ndarray) -> np.ndarray:
 
 
 def write_model(path: str | Path, tflite: bytes, *, name: str, version: str, labels: tuple[str, ...],
-                features: FeatureConfig, window_frames: int, hop_frames: int,
+                features: FeatureConfig, window_frames: int, hop_frames: int, gate: dict[str, Any] | None = None,
                 provenance: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Manifest:
     """Write NAME.tflite and NAME.json (with the file's sha256 and quantisation); return the manifest."""
     path = Path(path)
@@ -92,6 +92,7 @@ def write_model(path: str | Path, tflite: bytes, *, name: str, version: str, lab
     q_in, q_out = tensor_quantisation(tflite)
     manifest = Manifest(name=name, version=version, labels=tuple(labels), features=features,
                         window_frames=window_frames, hop_frames=hop_frames, input=q_in, output=q_out,
-                        sha256=sha256_file(path), provenance=provenance or {}, metrics=metrics or {})
+                        sha256=sha256_file(path), provenance=provenance or {}, metrics=metrics or {},
+                        gate=gate or {})
     manifest.save(manifest_path(path))
     return manifest

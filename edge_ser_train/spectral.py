@@ -1,20 +1,15 @@
 """VTLP: vocal tract length perturbation as a warp of each frame's power spectrum.
 
-A warp has to happen before the mel filterbank, which edge_ser computes inside `mfcc_frames`. So
-this module frames and transforms with edge_ser's own helpers (frame_spans, power_spectrum,
-mfcc_from_power, with_pitch) and inserts only the warp; with factor 1 it reproduces
-`edge_ser.features.signal_features` exactly, which a test checks, so training features cannot drift
-from the device's.
+A warp has to happen before the mel filterbank. The device's front end takes it through its
+spectral hook (edge_ser.features.frontend.SpectralTransform), so warped training features are
+computed by the very code the device runs, with only the warp added.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge_ser.features.config import FeatureConfig
-from edge_ser.features.framing import frame_spans, windowed_part
-from edge_ser.features.mfcc import mfcc_from_power, power_spectrum
-from edge_ser.features.pitch import with_pitch
+from edge_ser.features.frontend import SpectralTransform
 
 VTLP_BOUNDARY_HZ = 4800.0  # warp linearly below this, then bend so that Nyquist maps to Nyquist
 
@@ -40,12 +35,7 @@ def warp_power(power: np.ndarray, factor: float, sample_rate: int) -> np.ndarray
     return power[..., left] * (1 - frac) + power[..., left + 1] * frac
 
 
-def warped_features(signal: np.ndarray, cfg: FeatureConfig, factor: float) -> np.ndarray:
-    """Frame features (frames, n_features) of `signal` with its spectrum warped by `factor` before the
-    mel stage. Pitch columns come from the unwarped frames: a longer or shorter vocal tract moves
-    the formants, not the rate at which the vocal folds vibrate."""
-    spans = frame_spans(np.asarray(signal, dtype=np.float32), cfg)
-    power = power_spectrum(windowed_part(spans, cfg), cfg)
-    if factor != 1.0:
-        power = warp_power(power, factor, cfg.sample_rate)
-    return with_pitch(mfcc_from_power(power, cfg), spans, cfg)
+def vtlp(factor: float, sample_rate: int) -> SpectralTransform:
+    """The front end's spectral hook (features.frontend.SpectralTransform) that warps every frame's
+    power spectrum by `factor`: VTLP inside the device's own feature code."""
+    return lambda power, _first: warp_power(power, factor, sample_rate)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_ser.audio.pcm import chunked
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.frontend import mfcc, signal_features
+from edge_ser.features.frontend import mfcc, signal_features, stream_features
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import speech_windows
 from edge_ser.recognise.segmenter import WindowSpec
@@ -19,8 +20,8 @@ from edge_ser_train.augment import (
     spec_augment,
     time_shift,
 )
-from edge_ser_train.examples import clip_windows, window_features
-from edge_ser_train.spectral import warp_power, warped_features
+from edge_ser_train.examples import clip_windows
+from edge_ser_train.spectral import vtlp, warp_power
 from edge_ser_train.synthetic import synthetic_clip
 
 RATE = 16000
@@ -98,28 +99,38 @@ def test_vtlp_factor_above_one_moves_energy_up_and_below_one_down() -> None:
 def test_vtlp_with_factor_one_is_edge_ser_mfcc_exactly() -> None:
     clip = synthetic_clip(1, seed=3)
     cfg = FeatureConfig()
-    assert np.array_equal(warped_features(clip, cfg, 1.0), mfcc(clip, cfg))
-    assert not np.allclose(warped_features(clip, cfg, 1.1), mfcc(clip, cfg))
+    assert np.array_equal(signal_features(clip, cfg, vtlp(1.0, RATE)), mfcc(clip, cfg))
+    assert not np.allclose(signal_features(clip, cfg, vtlp(1.1, RATE)), mfcc(clip, cfg))
 
 
 def test_vtlp_warps_the_cepstra_but_not_the_pitch() -> None:
     """A longer or shorter vocal tract moves formants, not the voice's F0."""
     clip = synthetic_clip(1, seed=3)
     cfg = FeatureConfig(pitch=True)
-    plain, warped = signal_features(clip, cfg), warped_features(clip, cfg, 1.1)
-    assert np.array_equal(warped_features(clip, cfg, 1.0), plain)
+    plain, warped = signal_features(clip, cfg), signal_features(clip, cfg, vtlp(1.1, RATE))
     np.testing.assert_array_equal(warped[:, cfg.n_mfcc :], plain[:, cfg.n_mfcc :])
     assert not np.allclose(warped[:, : cfg.n_mfcc], plain[:, : cfg.n_mfcc])
 
 
-def test_recut_windows_equal_the_device_windows() -> None:
+def test_the_spectral_hook_keeps_streaming_identical_to_batch() -> None:
+    clip = synthetic_clip(2, seed=5)
+    cfg = FeatureConfig(pitch=True)
+    streamed, _ = stream_features(chunked(clip, 777), cfg, vtlp(0.92, RATE))
+    np.testing.assert_array_equal(streamed, signal_features(clip, cfg, vtlp(0.92, RATE)))
+
+
+def test_warped_training_windows_are_cut_where_the_device_cuts_them() -> None:
+    """The gate decides on frame energy, which VTLP leaves alone: same windows, other cepstra."""
     cfg, spec = FeatureConfig(), WindowSpec(60, 20)
     clip = synthetic_clip(2, seed=4)
-    windows = speech_windows(clip, cfg, GateConfig(), spec)
-    frame_mfcc = mfcc(clip, cfg)
-    for w in windows:
-        np.testing.assert_array_equal(window_features(frame_mfcc, w, cfg), w.features)
-    np.testing.assert_array_equal(clip_windows(clip, cfg, spec), np.stack([w.features for w in windows]))
+    plain = speech_windows(clip, cfg, GateConfig(), spec)
+    warped = speech_windows(clip, cfg, GateConfig(), spec, vtlp(1.1, RATE))
+    assert len(plain) >= 2
+    assert [(w.start, w.end) for w in warped] == [(w.start, w.end) for w in plain]
+    assert not np.allclose(warped[0].features, plain[0].features)
+    np.testing.assert_array_equal(clip_windows(clip, cfg, spec, GateConfig()), np.stack([w.features for w in plain]))
+    np.testing.assert_array_equal(clip_windows(clip, cfg, spec, GateConfig(), 1.1),
+                                  np.stack([w.features for w in warped]))
 
 
 def test_spec_augment_zeroes_bands_and_leaves_the_rest() -> None:

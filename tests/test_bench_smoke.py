@@ -62,7 +62,7 @@ def test_light_benchmarks_write_valid_json(tmp_path: Path) -> None:
             assert entry["p10_s"] <= entry["median_s"] <= entry["p90_s"]
             assert entry["repeats"] == len(entry["raw_s"]) == run_all.QUICK["repeats"]
     streaming = next(r for r in records if r["benchmark"] == "streaming")
-    assert all(streaming["identical_to_batch"].values())
+    assert all(streaming["identical_outputs"].values())
 
 
 @pytest.mark.skipif(not HAS_MOSQUITTO, reason="mosquitto is not installed")

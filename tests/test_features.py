@@ -11,7 +11,7 @@ from edge_ser.audio.pcm import chunked
 from edge_ser.errors import ConfigError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.features.framing import frame_signal
-from edge_ser.features.frontend import StreamingFrontEnd, mfcc, signal_features, stream_frames
+from edge_ser.features.frontend import StreamingFrontEnd, mfcc, signal_features, stream_features
 from edge_ser.features.mfcc import mel_filterbank
 from edge_ser.features.normalise import normalise_window
 
@@ -56,18 +56,47 @@ def test_mel_filterbank_matches_librosa() -> None:
 @pytest.mark.parametrize("pitch", [False, True], ids=["mfcc", "mfcc+pitch"])
 def test_streaming_is_identical_to_batch_for_any_chunk_size(speech_16k: np.ndarray, chunk: int, pitch: bool) -> None:
     cfg = FeatureConfig(pitch=pitch)
-    blocks = list(stream_frames(chunked(speech_16k, chunk), cfg))
-    streamed = np.concatenate([b.features for b in blocks])
+    streamed, energy = stream_features(chunked(speech_16k, chunk), cfg)
     np.testing.assert_array_equal(streamed, signal_features(speech_16k, cfg))
     np.testing.assert_array_equal(streamed[:, : cfg.n_mfcc], mfcc(speech_16k, cfg))
-    assert [b.start for b in blocks] == list(np.cumsum([0] + [len(b) for b in blocks[:-1]]))
+    assert len(energy) == len(streamed) == 1 + (len(speech_16k) - cfg.n_fft) // cfg.hop_length
 
 
-def test_streaming_keeps_bounded_state(speech_16k: np.ndarray) -> None:
-    front_end = StreamingFrontEnd(FeatureConfig())
+def test_features_on_demand_match_batch_whatever_was_asked_before(speech_16k: np.ndarray) -> None:
+    """Windows overlap and are asked for in any order: cached and fresh rows must agree with batch."""
+    cfg = FeatureConfig(pitch=True)
+    reference = signal_features(speech_16k, cfg)
+    front_end = StreamingFrontEnd(cfg, history_frames=120)
+    rng = np.random.default_rng(0)
+    for chunk in chunked(speech_16k, 1024):
+        front_end.push(chunk)
+        for _ in range(3):
+            end = int(rng.integers(max(front_end.oldest_frame, front_end.frames - 120) + 1, front_end.frames + 1))
+            start = int(rng.integers(max(front_end.oldest_frame, end - 120), end))
+            np.testing.assert_array_equal(front_end.features(start, end), reference[start:end])
+
+
+def test_streaming_keeps_bounded_state_and_refuses_forgotten_frames(speech_16k: np.ndarray) -> None:
+    cfg = FeatureConfig()
+    front_end = StreamingFrontEnd(cfg, history_frames=50)
+    sizes = set()
     for chunk in chunked(speech_16k, 1000):
         front_end.push(chunk)
-        assert len(front_end._pending) < FeatureConfig().n_fft
+        sizes.add(len(front_end._buf))
+    assert max(sizes) <= 2 * (49 * cfg.hop_length + cfg.n_fft)
+    assert front_end.oldest_frame > 0
+    with pytest.raises(ValueError, match="not kept"):
+        front_end.features(0, 10)
+
+
+def test_energy_is_computed_for_every_frame_and_features_only_when_asked(speech_16k: np.ndarray) -> None:
+    cfg = FeatureConfig()
+    front_end = StreamingFrontEnd(cfg, history_frames=64)
+    energy = front_end.push(speech_16k[:16000])
+    assert len(energy) == front_end.frames == 1 + (16000 - cfg.n_fft) // cfg.hop_length
+    assert (front_end._cached == -1).all()  # nothing computed that nobody asked for
+    front_end.features(front_end.frames - 10, front_end.frames)
+    assert (front_end._cached >= 0).sum() == 10
 
 
 def test_frame_features_depend_only_on_the_frame(speech_16k: np.ndarray) -> None:

@@ -12,8 +12,7 @@ import pytest
 
 from edge_ser.audio.wavfile import write_wav
 from edge_ser.model.classifier import Classifier
-from edge_ser.recognise.gate import GateConfig
-from edge_ser.recognise.recogniser import analyse
+from edge_ser.recognise.recogniser import Recogniser, analyse
 
 
 def predict(*args: str) -> subprocess.CompletedProcess[str]:
@@ -57,7 +56,7 @@ def test_clip_result_is_the_mean_of_the_speech_windows(corpus: Path, tiny_model:
     row = json.loads(predict("--model", str(tiny_model), "--format", "jsonl", "--timeline",
                              str(corpus / "a_speech.wav")).stdout)
     clf = Classifier(tiny_model)
-    clip = analyse(np.round(speech_16k * 32768).clip(-32768, 32767) / 32768, clf, GateConfig())
+    clip = analyse(Recogniser.from_manifest(clf), np.round(speech_16k * 32768).clip(-32768, 32767) / 32768)
     assert len(row["timeline"]) == len(clip.windows) == row["speech_windows"]
     mean = np.mean([list(w["probabilities"].values()) for w in row["timeline"]], axis=0)
     np.testing.assert_allclose(list(row["probabilities"].values()), mean, atol=2e-4)

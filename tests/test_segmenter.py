@@ -7,16 +7,32 @@ import pytest
 
 from edge_ser.audio.pcm import chunked
 from edge_ser.features.config import FeatureConfig
+from edge_ser.features.frontend import StreamingFrontEnd
 from edge_ser.recognise.gate import GateConfig
-from edge_ser.recognise.recogniser import segments
-from edge_ser.recognise.segmenter import UtteranceEnd, UtteranceStart, Window, WindowSpec
+from edge_ser.recognise.segmenter import (
+    Segment,
+    Segmenter,
+    UtteranceEnd,
+    UtteranceStart,
+    Window,
+    WindowSpec,
+    history_frames,
+)
 
 CFG = FeatureConfig()
 RATE = CFG.sample_rate
 
 
-def run(signal: np.ndarray, spec: WindowSpec | None = None, gate: GateConfig | None = None, chunk: int = 1000):
-    return list(segments(chunked(signal.astype(np.float32), chunk), CFG, gate or GateConfig(), spec or WindowSpec()))
+def run(signal: np.ndarray, spec: WindowSpec | None = None, gate: GateConfig | None = None,
+        chunk: int = 1000) -> list[Segment]:
+    """The front end's energies pushed chunk by chunk into a segmenter that fetches window features from it."""
+    gate, spec = gate or GateConfig(), spec or WindowSpec()
+    front_end = StreamingFrontEnd(CFG, history_frames(gate, spec))
+    segmenter = Segmenter(CFG, gate, spec, front_end)
+    items: list[Segment] = []
+    for part in chunked(signal.astype(np.float32), chunk):
+        items += segmenter.push(front_end.push(part))
+    return items + segmenter.flush()
 
 
 def noise(seconds: float, level_db: float, seed: int = 0) -> np.ndarray:

@@ -11,8 +11,7 @@ import numpy as np
 from edge_ser.audio.wavfile import write_wav
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier
-from edge_ser.recognise.gate import GateConfig
-from edge_ser.recognise.recogniser import analyse
+from edge_ser.recognise.recogniser import Recogniser, analyse
 from edge_ser_train.convert import convert_and_write, save_recipe
 from edge_ser_train.corpora import load_folders
 from edge_ser_train.examples import ExampleConfig, build_examples
@@ -60,6 +59,7 @@ def test_train_convert_load_predict(tmp_path: Path) -> None:
 
     classifier = Classifier(out, expected_features=FeatureConfig(coefficient_scale=scale))
     assert classifier.labels == LABELS.labels
-    hits = [np.argmax(analyse(synthetic_clip(k, 999 + k), classifier, GateConfig()).probabilities) == k
+    recogniser = Recogniser.from_manifest(classifier)
+    hits = [np.argmax(analyse(recogniser, synthetic_clip(k, 999 + k)).probabilities) == k
             for k in range(len(LABELS.labels))]
     assert sum(hits) >= 3, f"int8 model recognised only {sum(hits)} of 4 unseen generated clips"

@@ -1,16 +1,15 @@
-"""The listening loop: source -> pipeline -> events and retained state, with pause/resume and a
-clean shutdown.
+"""The listening loop: source chunks -> Recogniser -> events and retained state, with pause/resume
+and a clean shutdown.
 
-One thread does all audio work. The source yields at least every few hundred milliseconds (empty
-chunks while nothing arrives), and each chunk is a tick at which the loop applies commands (set
-by the MQTT thread), publishes the rate-limited state and notices a stop request. So there is no
-lock around the pipeline, and a SIGTERM is honoured within one tick.
-
-A listening session is one run of the pipeline chain (pipeline.segments/score/utterances) over
-source chunks. Pausing ends the session and discards whatever it still produces: the segmenter
-and front end start afresh on resume, and no audio is processed in between (chunks are read and
-dropped so the capture queue does not overflow). Stopping also ends the session, but keeps the
-flush of the segmenter, so the utterance being spoken becomes the last event.
+One thread does all audio work, in one flat loop over source chunks. The source yields at least
+every few hundred milliseconds (empty chunks while nothing arrives), so each chunk is a tick at
+which the loop, in this order: notices source health changes and publishes the rate-limited
+state; honours a stop request; applies a pause (the Recogniser is reset on the transition, so
+nothing heard before the pause is scored or reported, and chunks read while paused are dropped
+so the capture queue does not overflow); pushes the chunk; and turns what it completed into the
+smoothed state and events. At the end (stop, or the source ended) the utterance being spoken is
+flushed and becomes the last event. Commands arrive on the MQTT thread and only flip flags that
+the loop applies on its next tick, so there is no lock around the audio path.
 """
 
 from __future__ import annotations
@@ -20,19 +19,15 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-import numpy as np
-
 from edge_ser.app.config import Config
-from edge_ser.audio.pcm import as_float
 from edge_ser.audio.source import AudioSource
 from edge_ser.model.classifier import Classifier
 from edge_ser.protocol.payloads import make_event, make_state
 from edge_ser.recognise.labelling import Ema, Labeller, Verdict
-from edge_ser.recognise.recogniser import ScoredWindow, UtteranceResult, score, segments, utterances, window_spec
+from edge_ser.recognise.recogniser import Output, Recogniser, SampleClock, UtteranceEnded, WindowScored
 
 STATE_INTERVAL_S = 0.5  # at most two state updates per second from the audio path
 SEQ_FILE = "seq"
@@ -74,19 +69,17 @@ class Daemon:
                  publisher: Publisher | None = None, stdout: TextIO | None = None) -> None:
         self.cfg, self.source, self.classifier = cfg, source, classifier
         self.publisher, self.stdout = publisher, stdout
+        self.recogniser = Recogniser.from_manifest(classifier, gate=cfg.gate, hop_frames=cfg.model.hop_frames or None)
+        self.clock = SampleClock(classifier.manifest.features.sample_rate)
         self.labeller = Labeller(cfg.inference, classifier.labels, origin=cfg.origin)
-        self.spec = window_spec(classifier, cfg.model.hop_frames or None)
-        self.features = classifier.manifest.features
         self.ema = Ema(cfg.inference.ema)
         self.seq = SequenceCounter(cfg.state.dir)
         self.events = 0
         self._stopping = threading.Event()
-        self._paused = False
-        self._discard = False  # the current session was ended by a pause: drop what it flushes
+        self._paused = False  # as last commanded (MQTT thread)
+        self._listening_paused = False  # as applied by the loop
         self._source_ended = False
-        self._chunks = source.chunks()
-        self._samples = 0  # samples fed into the current session
-        self._last_chunk_wall = time.time()
+        self._publisher_stats: dict[str, Any] = {}  # read on the loop's tick, never from a command
         self._state_due = False  # something changed that the state should show
         self._state_forced = False  # a change that is published at once (pause, source trouble)
         self._last_state = 0.0
@@ -115,47 +108,33 @@ class Daemon:
     def run(self) -> int:
         log.info("listening: %s", self.source.describe())
         self._publish_state()
-        while not (self._stopping.is_set() or self._source_ended):
-            self._discard = False
-            chain = utterances(score(segments(as_float(self._session()), self.features, self.cfg.gate,
-                                              self.spec), self.classifier))
-            for item in chain:
-                if self._discard:
-                    continue
-                if isinstance(item, ScoredWindow):
-                    self.ema.update(item.probabilities)
-                    self._state_due = True
-                elif isinstance(item, UtteranceResult):
-                    self._emit(item)
-            if self._paused and not self._stopping.is_set():
-                self._idle_while_paused()
+        for chunk in self.source.chunks():
+            self._tick()
+            if self._stopping.is_set():
+                break
+            if self._paused != self._listening_paused:
+                self._apply_pause(self._paused)
+            if self._paused or not len(chunk):
+                continue
+            arrived = time.time()
+            outputs = self.recogniser.push(chunk)
+            self.clock.arrived(self.recogniser.samples, arrived)
+            self._handle(outputs)
+        else:
+            self._source_ended = True
+        if not self._listening_paused:
+            self._handle(self.recogniser.flush())
+        self._refresh_stats()
         self._publish_state()
         log.info("stopped after %d events", self.events)
         return 0
 
-    def _session(self) -> Iterator[np.ndarray]:
-        """Source chunks until a pause, a stop, or the end of the source."""
-        self._samples = 0
-        for chunk in self._chunks:
-            self._tick()
-            if self._stopping.is_set():
-                return
-            if self._paused:
-                self._discard = True
-                return
-            self._samples += len(chunk)
-            self._last_chunk_wall = time.time()
-            yield chunk
-        self._source_ended = True
-
-    def _idle_while_paused(self) -> None:
-        """Read and drop audio until resumed or stopped; the microphone stays open."""
-        self.ema.reset()
-        for _ in self._chunks:
-            self._tick()
-            if self._stopping.is_set() or not self._paused:
-                return
-        self._source_ended = True
+    def _apply_pause(self, paused: bool) -> None:
+        """Pause: forget the utterance in progress, unscored; the microphone stays open."""
+        self._listening_paused = paused
+        if paused:
+            self.recogniser.reset()
+            self.ema.reset()
 
     def _tick(self) -> None:
         health = (self.source.health.ok, self.source.health.error)
@@ -168,27 +147,35 @@ class Daemon:
                 log.warning("audio source: %s", health[1])
         now = time.monotonic()
         if self._state_forced or (self._state_due and now - self._last_state >= STATE_INTERVAL_S):
+            self._refresh_stats()
             self._publish_state()
+
+    def _refresh_stats(self) -> None:
+        if self.publisher is not None:
+            self._publisher_stats = self.publisher.stats()
 
     # ------------------------------------------------------------------ outputs
 
-    def _emit(self, result: UtteranceResult) -> None:
+    def _handle(self, outputs: list[Output]) -> None:
+        for item in outputs:
+            if isinstance(item, WindowScored) and item.probabilities is not None:
+                self.ema.update(item.probabilities)
+                self._state_due = True
+            elif isinstance(item, UtteranceEnded) and item.probabilities is not None:
+                self._emit(item)
+
+    def _emit(self, utterance: UtteranceEnded) -> None:
         """One utterance -> one event on MQTT and/or stdout."""
-        fs = self.features
-        # Wall time of a session position: anchored at the newest chunk's arrival, so a live source
-        # gets real times and a fast file source still gets true durations.
-        session_now = self._samples / fs.sample_rate
-        start = self._last_chunk_wall - (session_now - fs.frame_start(result.start))
-        end = self._last_chunk_wall - (session_now - min(fs.frame_end(result.end), session_now))
-        verdict = self.labeller.verdict(result.probabilities)
-        event = make_event(device_id=self.cfg.device.id, seq=self.seq.take(), start=start, end=end,
-                           label=verdict.label, confidence=verdict.confidence,
-                           probabilities=verdict.probabilities, windows=result.windows,
+        assert utterance.probabilities is not None
+        verdict = self.labeller.verdict(utterance.probabilities)
+        event = make_event(device_id=self.cfg.device.id, seq=self.seq.take(), start=self.clock.wall(utterance.start),
+                           end=self.clock.wall(utterance.end), label=verdict.label, confidence=verdict.confidence,
+                           probabilities=verdict.probabilities, windows=utterance.windows,
                            model_name=self.classifier.manifest.name,
                            model_version=self.classifier.manifest.version, groups=verdict.groups)
         self.events += 1
         log.info("event seq=%d label=%s confidence=%.2f windows=%d", event["seq"], verdict.label,
-                 verdict.confidence, result.windows)
+                 verdict.confidence, utterance.windows)
         if self.publisher is not None:
             self.publisher.publish_event(event)
         if self.stdout is not None:
@@ -197,10 +184,10 @@ class Daemon:
         self._state_due = True
 
     def state(self) -> dict[str, Any]:
-        """The retained state as it is now."""
+        """The retained state as it is now (publisher figures as of the loop's last tick)."""
         verdict: Verdict | None = None if self.ema.value is None else self.labeller.verdict(self.ema.value)
         health = self.source.health
-        stats = self.publisher.stats() if self.publisher is not None else {}
+        stats = self._publisher_stats
         return make_state(
             device_id=self.cfg.device.id,
             emotion=None if verdict is None else verdict.label,

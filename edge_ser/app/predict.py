@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.recogniser import ClipAnalysis
 
 
@@ -26,10 +25,9 @@ def _probabilities(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, floa
     return {label: round(float(p), 4) for label, p in zip(labels, probs, strict=True)}
 
 
-def describe(path: Path, clip: ClipAnalysis, classifier: Classifier, duration: float,
+def describe(path: Path, clip: ClipAnalysis, labels: tuple[str, ...], sample_rate: int, duration: float,
              timeline: bool) -> dict[str, object]:
     """The JSON-ready result for one file."""
-    labels, fs = classifier.labels, classifier.manifest.features
     probs = clip.probabilities
     result: dict[str, object] = {"path": str(path), "duration_s": round(duration, 3),
                                  "speech_windows": len(clip.windows)}
@@ -41,11 +39,11 @@ def describe(path: Path, clip: ClipAnalysis, classifier: Classifier, duration: f
                       probabilities=_probabilities(labels, probs))
     if timeline:
         result["timeline"] = [
-            {"start_s": round(fs.frame_start(w.window.start), 3), "end_s": round(fs.frame_end(w.window.end), 3),
+            {"start_s": round(max(w.start, 0) / sample_rate, 3), "end_s": round(w.end / sample_rate, 3),
              "label": labels[int(np.argmax(w.probabilities))],
              "confidence": round(float(np.max(w.probabilities)), 4),
              "probabilities": _probabilities(labels, w.probabilities)}
-            for w in clip.windows
+            for w in clip.windows if w.probabilities is not None
         ]
     return result
 

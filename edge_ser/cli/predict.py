@@ -27,11 +27,10 @@ def main(args: argparse.Namespace) -> int:
     from edge_ser.audio.wavfile import load_audio
     from edge_ser.errors import AudioFileError
     from edge_ser.model.classifier import Classifier
-    from edge_ser.recognise.gate import GateConfig
-    from edge_ser.recognise.recogniser import analyse
+    from edge_ser.recognise.recogniser import Recogniser, analyse
 
     classifier = Classifier(args.model, num_threads=args.threads)
-    gate = GateConfig()
+    recogniser = Recogniser.from_manifest(classifier)  # the gate the model's training windows were cut with
     rate = classifier.manifest.features.sample_rate
     failed = 0
     for path in expand(args.paths):
@@ -41,6 +40,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"edge-ser: skipped {exc}", file=sys.stderr)
             failed += 1
             continue
-        result = describe(path, analyse(signal, classifier, gate), classifier, len(signal) / rate, args.timeline)
+        result = describe(path, analyse(recogniser, signal), classifier.labels, rate, len(signal) / rate,
+                          args.timeline)
         print(json.dumps(result) if args.format == "jsonl" else format_text(result), flush=True)
     return 1 if failed else 0

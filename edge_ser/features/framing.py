@@ -53,7 +53,17 @@ def fft_module() -> Any:
     return scipy.fft
 
 
+_POWER_FLOOR = np.float32(1e-12)
+_TEN = np.float32(10.0)
+
+
 def frame_energy_db(frames: np.ndarray) -> np.ndarray:
-    """Mean power of each raw frame in dBFS (float input in [-1, 1]); used by the voice gate."""
-    power = np.einsum("ij,ij->i", frames, frames) / max(frames.shape[-1], 1)
-    return (10.0 * np.log10(np.maximum(power, 1e-12))).astype(np.float32)
+    """Mean power of each raw float32 frame in dBFS (input in [-1, 1]); used by the voice gate.
+    In place and with ready-made scalars: it runs on every push, a few frames at a time, so the
+    cost is NumPy's per-call overhead, not the arithmetic."""
+    power = np.einsum("ij,ij->i", frames, frames)
+    power /= np.float32(max(frames.shape[-1], 1))
+    np.maximum(power, _POWER_FLOOR, out=power)
+    np.log10(power, out=power)
+    power *= _TEN
+    return power

@@ -1,90 +1,178 @@
-"""The front end: samples in, per-frame feature columns (MFCCs, then pitch) and frame energy out.
+"""The front end: samples in, frame energy and per-frame feature columns (MFCCs, then pitch) out.
 
 Batch (`signal_features`) and streaming (`StreamingFrontEnd`) share `frame_features`, and every
 frame is computed alone, so both give identical numbers for any chunking.
+
+Why the streaming front end computes features on demand: the voice gate needs every frame's
+energy at once, but the classifier only ever sees frames inside a window, and a window is known
+only when the segmenter emits it. So a push costs one dot product per new frame; the spectra,
+mel bands, cepstra and pitch of a window's frames are computed when it is requested, in one
+batch, and cached for the overlapping windows that follow. Silence costs the energy alone, and
+the per-push overhead that dominated the device's CPU (many tiny FFT and matrix calls) is gone.
+
+Spectral augmentation (VTLP and the like) enters through one documented hook, a
+`SpectralTransform` applied to each frame's power spectrum before the mel filterbank, so
+training warps spectra inside the very code the device runs instead of a copy of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from typing import TypeAlias
 
 import numpy as np
 
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.framing import frame_energy_db, frame_signal, frame_spans, windowed_part
-from edge_ser.features.mfcc import mfcc_frames
+from edge_ser.features.framing import fft_module, frame_energy_db, frame_signal, frame_spans, n_frames, windowed_part
+from edge_ser.features.mfcc import mfcc_frames, mfcc_from_power, power_spectrum
 from edge_ser.features.pitch import with_pitch
 
+SpectralTransform: TypeAlias = Callable[[np.ndarray, int], np.ndarray]
+"""Hook on the power spectrum: ``transform(power, first) -> power``.
 
-def frame_features(spans: np.ndarray, cfg: FeatureConfig, first: int = 0) -> np.ndarray:
-    """The model's per-frame columns (frames, n_features) from frame spans: MFCCs, then pitch if
-    the config asks."""
-    return with_pitch(mfcc_frames(windowed_part(spans, cfg), cfg, first), spans, cfg)
+`power` is float32 (frames, n_fft // 2 + 1), one row per frame, `first` the global index of its
+first row. It must return an array of the same shape and treat each row on its own (a row's
+result may not depend on which other rows share the call), or chunk-size invariance is lost.
+Pitch columns are computed from the untransformed frames: a warped vocal tract moves formants,
+not the rate at which the vocal folds vibrate.
+"""
+
+
+def frame_features(spans: np.ndarray, cfg: FeatureConfig, first: int = 0,
+                   transform: SpectralTransform | None = None) -> np.ndarray:
+    """The model's per-frame columns (frames, n_features) from frame spans (`first`: global index of
+    the first): MFCCs of the (optionally transformed) power spectrum, then pitch if the config asks."""
+    if transform is None:
+        cepstra = mfcc_frames(windowed_part(spans, cfg), cfg, first)
+    else:
+        cepstra = mfcc_from_power(transform(power_spectrum(windowed_part(spans, cfg), cfg), first), cfg, first)
+    return with_pitch(cepstra, spans, cfg)
 
 
 BATCH_FRAMES = 256  # frames per block in batch mode: intermediates stay in cache (~0.5 MB)
 
 
-def _in_blocks(frames: np.ndarray, cfg: FeatureConfig,
-               per_frames: Callable[[np.ndarray, FeatureConfig, int], np.ndarray]) -> np.ndarray:
-    """`per_frames` over all `frames` in blocks of BATCH_FRAMES: the same numbers (every frame is
-    computed on its own) with a working set that fits in cache."""
+def _in_blocks(frames: np.ndarray, per_block: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+    """`per_block(frames, first)` over all `frames` in blocks of BATCH_FRAMES: the same numbers
+    (every frame is computed on its own) with a working set that fits in cache."""
     if len(frames) <= BATCH_FRAMES:
-        return per_frames(frames, cfg, 0)
-    return np.concatenate([per_frames(frames[i : i + BATCH_FRAMES], cfg, i)
-                           for i in range(0, len(frames), BATCH_FRAMES)])
+        return per_block(frames, 0)
+    return np.concatenate([per_block(frames[i : i + BATCH_FRAMES], i) for i in range(0, len(frames), BATCH_FRAMES)])
 
 
 def mfcc(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Batch MFCCs of a whole float32 signal: (frames, n_mfcc), the librosa-comparable part."""
-    return _in_blocks(frame_signal(np.asarray(signal, dtype=np.float32), cfg), cfg, mfcc_frames)
+    return _in_blocks(frame_signal(np.asarray(signal, dtype=np.float32), cfg),
+                      lambda frames, first: mfcc_frames(frames, cfg, first))
 
 
-def signal_features(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Batch frame features of a whole float32 signal: (frames, n_features), what streaming yields."""
-    return _in_blocks(frame_spans(np.asarray(signal, dtype=np.float32), cfg), cfg, frame_features)
-
-
-@dataclass(frozen=True)
-class FrameBlock:
-    """Consecutive frames produced by the front end: `start` is the index of the first frame."""
-
-    start: int
-    features: np.ndarray  # (n, n_features) float32: MFCCs (+ pitch columns)
-    energy_db: np.ndarray  # (n,) float32
-
-    def __len__(self) -> int:
-        return len(self.energy_db)
+def signal_features(signal: np.ndarray, cfg: FeatureConfig,
+                    transform: SpectralTransform | None = None) -> np.ndarray:
+    """Batch frame features of a whole float32 signal: (frames, n_features), what streaming gives."""
+    return _in_blocks(frame_spans(np.asarray(signal, dtype=np.float32), cfg),
+                      lambda spans, first: frame_features(spans, cfg, first, transform))
 
 
 class StreamingFrontEnd:
-    """Incremental front end: push samples of any chunk size, get the frames they complete.
+    """Incremental front end: `push` samples of any chunk size and get the energy of the frames they
+    complete; ask `features(start, end)` for the columns of recent frames.
 
-    Keeps only the samples not yet consumed by a complete frame, so memory is bounded by n_fft.
+    Memory is bounded: the samples of the last `history_frames` complete frames (plus the tail of
+    an incomplete one) and a feature cache of the same length. Frames older than that are gone,
+    and asking for them is a programming error.
     """
 
-    def __init__(self, cfg: FeatureConfig) -> None:
-        self.cfg = cfg
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._next_frame = 0
+    def __init__(self, cfg: FeatureConfig, history_frames: int, transform: SpectralTransform | None = None) -> None:
+        if history_frames < 1:
+            raise ValueError("history_frames must be >= 1")
+        self.cfg, self.history_frames, self.transform = cfg, history_frames, transform
+        self._span = (history_frames - 1) * cfg.hop_length + cfg.n_fft  # samples of `history_frames` frames
+        self._buf = np.zeros(2 * self._span, dtype=np.float32)
+        self._cache = np.zeros((history_frames, cfg.n_features), dtype=np.float32)
+        # Import SciPy's FFT now, not on the first window: that import costs ~0.5 s of CPU, which
+        # would otherwise delay the first event of a freshly started device by as much.
+        fft_module()
+        self.reset()
 
-    def push(self, samples: np.ndarray) -> FrameBlock:
-        """Add float32 samples; return the frames that are now complete (possibly none)."""
-        buf = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
-        spans = frame_spans(buf, self.cfg)
-        count = len(spans)
-        block = FrameBlock(self._next_frame, frame_features(spans, self.cfg, self._next_frame),
-                           frame_energy_db(windowed_part(spans, self.cfg)))
-        self._pending = buf[count * self.cfg.hop_length :]
-        self._next_frame += count
-        return block
+    def reset(self) -> None:
+        """Forget everything: the next sample pushed is sample 0 of frame 0."""
+        self._base = 0  # global index of _buf[0]
+        self._len = 0  # valid samples in _buf
+        self.frames = 0  # complete frames so far
+        self._cached = np.full(self.history_frames, -1, dtype=np.int64)  # frame held by each cache slot
+
+    @property
+    def samples(self) -> int:
+        """Samples pushed since the start (or the last reset)."""
+        return self._base + self._len
+
+    @property
+    def oldest_frame(self) -> int:
+        """The oldest frame whose samples are still kept (features of older frames are gone)."""
+        return -(-self._base // self.cfg.hop_length)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add float32 samples; return the energy (dBFS) of each frame they complete, float32. The
+        first of those frames has the global index `frames` had before the call."""
+        count = len(samples)
+        if self._len + count > len(self._buf):
+            self._make_room(count)
+        self._buf[self._len : self._len + count] = samples  # converts to float32 on the way in
+        self._len += count
+        before, self.frames = self.frames, n_frames(self.samples, self.cfg)
+        if self.frames == before:
+            return np.zeros(0, dtype=np.float32)
+        return frame_energy_db(windowed_part(self._spans(before, self.frames), self.cfg))
+
+    def _make_room(self, incoming: int) -> None:
+        """Drop samples no kept frame needs (frames before `frames - history_frames`), then grow
+        the buffer if the chunk still does not fit: one copy per buffer length, not per push."""
+        keep_from = max(self._base, (self.frames - self.history_frames) * self.cfg.hop_length)
+        drop = keep_from - self._base
+        if drop > 0:
+            self._buf[: self._len - drop] = self._buf[drop : self._len]
+            self._base, self._len = keep_from, self._len - drop
+        if self._len + incoming > len(self._buf):
+            grown = np.zeros(max(2 * len(self._buf), self._len + incoming), dtype=np.float32)
+            grown[: self._len] = self._buf[: self._len]
+            self._buf = grown
+
+    def _spans(self, start: int, end: int) -> np.ndarray:
+        """Frame spans (a view into the buffer) of the kept frames start..end-1."""
+        hop = self.cfg.hop_length
+        lo = start * hop - self._base
+        if lo < 0 or end > self.frames:
+            raise ValueError(f"frames {start}..{end - 1} are not kept (have {self.oldest_frame}..{self.frames - 1})")
+        return frame_spans(self._buf[lo : (end - 1) * hop + self.cfg.n_fft - self._base], self.cfg)
+
+    def features(self, start: int, end: int) -> np.ndarray:
+        """Feature columns (end - start, n_features) of frames start..end-1, computing those not in
+        the cache in one batch. Identical to `signal_features` rows, whatever was asked before."""
+        if end <= start:
+            return np.zeros((0, self.cfg.n_features), dtype=np.float32)
+        if end - start > self.history_frames:  # more than the cache holds: compute, do not cache
+            return frame_features(self._spans(start, end), self.cfg, start, self.transform)
+        frames = np.arange(start, end)
+        slots = frames % self.history_frames
+        missing = np.flatnonzero(self._cached[slots] != frames)
+        if len(missing):
+            lo, hi = start + int(missing[0]), start + int(missing[-1]) + 1
+            fresh = slots[missing[0] : missing[-1] + 1]
+            self._cache[fresh] = frame_features(self._spans(lo, hi), self.cfg, lo, self.transform)
+            self._cached[fresh] = frames[missing[0] : missing[-1] + 1]
+        return self._cache[slots]
 
 
-def stream_frames(chunks: Iterable[np.ndarray], cfg: FeatureConfig) -> Iterator[FrameBlock]:
-    """Generator stage: float32 sample chunks in, non-empty FrameBlocks out."""
-    front_end = StreamingFrontEnd(cfg)
+def stream_features(chunks: Iterable[np.ndarray], cfg: FeatureConfig,
+                    transform: SpectralTransform | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(features, energy_db) of every frame, computed by pushing `chunks` one by one and asking for
+    each new frame's columns at once: the streaming path end to end, for tests and benchmarks."""
+    front_end = StreamingFrontEnd(cfg, history_frames=BATCH_FRAMES, transform=transform)
+    features, energies = [], []
     for chunk in chunks:
-        block = front_end.push(chunk)
-        if len(block):
-            yield block
+        before = front_end.frames
+        energies.append(front_end.push(chunk))
+        features.append(front_end.features(before, front_end.frames))
+    if not energies:
+        return np.zeros((0, cfg.n_features), dtype=np.float32), np.zeros(0, dtype=np.float32)
+    return np.concatenate(features), np.concatenate(energies)

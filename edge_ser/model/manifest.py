@@ -44,6 +44,10 @@ class Manifest:
     output: Quantisation
     sha256: str
     provenance: dict[str, Any] = field(default_factory=dict)
+    # The voice gate settings the training windows were cut with (recognise.gate.GateConfig fields),
+    # so `predict` cuts the same windows. Kept as plain values: the model layer sits below the gate.
+    # Empty in manifests written before it was recorded: the runtime then uses its defaults.
+    gate: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -61,6 +65,7 @@ class Manifest:
             "version": self.version,
             "labels": list(self.labels),
             "features": self.features.to_dict(),
+            "gate": dict(self.gate),
             "window": {"frames": self.window_frames, "hop_frames": self.hop_frames,
                        "seconds": self.window_seconds, "hop_seconds": self.hop_seconds},
             "input": self.input.to_dict(),
@@ -95,6 +100,7 @@ class Manifest:
                 sha256=str(data["sha256"]),
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
+                gate=dict(data.get("gate", {})),
             )
         except ModelError:
             raise

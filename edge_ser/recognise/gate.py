@@ -45,13 +45,14 @@ class NoiseFloor:
         self.level = cfg.initial_floor_db
         self._rise = cfg.floor_rise_db_per_s * frame_seconds
 
-    def is_speech(self, energy_db: np.ndarray) -> np.ndarray:
-        """Classify each frame against the floor, updating the floor frame by frame."""
-        out = np.zeros(len(energy_db), dtype=bool)
+    def is_speech(self, energy_db: np.ndarray) -> list[bool]:
+        """Classify each frame against the floor, updating the floor frame by frame (a plain list:
+        the segmenter walks it frame by frame, and a handful of frames per push is the usual case)."""
+        out = []
         level, rise = self.level, self._rise
         threshold, absolute = self.cfg.threshold_db, self.cfg.absolute_floor_db
-        for i, e in enumerate(energy_db.tolist()):
-            out[i] = e > level + threshold and e > absolute
+        for e in energy_db.tolist():
+            out.append(e > level + threshold and e > absolute)
             level = e if e < level else level + min(rise, e - level)
         self.level = level
         return out

@@ -1,111 +1,205 @@
-"""The chain every user of edge-ser runs: chunks -> frames -> segments -> scored windows -> results.
+"""The Recogniser: samples pushed in, utterances and their emotion probabilities out.
 
-Each stage is a generator over the previous one, so the daemon, `edge-ser predict`, the
-benchmarks and the training data builder differ only in their source and sink.
+One object owns the whole chain a device runs: the streaming front end, the voice-gated
+segmenter, the classifier and the per-utterance averaging. The caller drives it (`push` a chunk,
+get what that chunk completed), so the daemon is a flat loop that decides itself when to pause,
+stop or publish, and the same object serves `edge-ser predict`, the benchmarks and training
+(without a classifier it yields the windows the device would classify: the training examples).
+
+Positions are sample indices from the start of the stream (or the last `reset`), never wall
+time: the caller owns the clock (see `SampleClock`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge_ser.audio.pcm import chunked
+from edge_ser.audio.pcm import chunked, pcm16_to_float
+from edge_ser.errors import ConfigError, ModelError
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.frontend import stream_frames
-from edge_ser.model.classifier import Classifier
+from edge_ser.features.frontend import SpectralTransform, StreamingFrontEnd
 from edge_ser.recognise.gate import GateConfig
-from edge_ser.recognise.segmenter import Segment, Segmenter, UtteranceEnd, UtteranceStart, Window, WindowSpec, segment
+from edge_ser.recognise.segmenter import Segmenter, UtteranceEnd, UtteranceStart, Window, WindowSpec, history_frames
+
+if TYPE_CHECKING:
+    from edge_ser.model.classifier import Classifier
+    from edge_ser.model.manifest import Manifest
+
+DEFAULT_MIN_SPEECH_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
-class ScoredWindow:
-    window: Window
-    probabilities: np.ndarray  # over the classifier's labels
+class UtteranceStarted:
+    """The gate opened: somebody started speaking at sample `start`."""
 
-
-@dataclass(frozen=True)
-class UtteranceResult:
     utterance: int
-    start: int  # frames
-    end: int
-    probabilities: np.ndarray  # mean over the utterance's windows
+    start: int
+
+
+@dataclass(frozen=True)
+class WindowScored:
+    """One analysis window: its normalised features and, with a classifier, its probabilities."""
+
+    utterance: int
+    start: int  # first sample (negative only for the padded window at the very start of a stream)
+    end: int  # one past the last sample
+    features: np.ndarray = field(repr=False)  # (window_frames, n_features), normalised, float32
+    speech_fraction: float
+    probabilities: np.ndarray | None  # over the classifier's labels; None without a classifier
+
+
+@dataclass(frozen=True)
+class UtteranceEnded:
+    """The gate closed on an utterance that had at least one window."""
+
+    utterance: int
+    start: int  # first sample
+    end: int  # one past the last sample of its last speech frame
     windows: int
+    probabilities: np.ndarray | None  # mean over its windows; None without a classifier
 
 
-Scored = UtteranceStart | ScoredWindow | UtteranceEnd
+Output = UtteranceStarted | WindowScored | UtteranceEnded
 
 
+def gate_from_manifest(manifest: Manifest, source: str) -> GateConfig:
+    """The gate a model's training windows were cut with; today's defaults for older manifests."""
+    try:
+        return GateConfig(**manifest.gate)
+    except (TypeError, ValueError, ConfigError) as exc:  # unknown keys, wrong types, values out of range
+        raise ModelError(f"{source}: manifest gate settings are invalid: {exc}") from None
 
 
+class Recogniser:
+    """Push-based recognition for one stream. Not thread-safe: one caller drives it."""
 
-def segments(chunks: Iterable[np.ndarray], features: FeatureConfig, gate: GateConfig,
-             spec: WindowSpec) -> Iterator[Segment]:
-    """Float sample chunks to utterance boundaries and speech windows."""
-    return segment(stream_frames(chunks, features), Segmenter(features, gate, spec))
+    def __init__(self, features: FeatureConfig, gate: GateConfig, spec: WindowSpec,
+                 classifier: Classifier | None = None, *, spectral_transform: SpectralTransform | None = None) -> None:
+        self.features, self.gate, self.spec, self.classifier = features, gate, spec, classifier
+        self._front_end = StreamingFrontEnd(features, history_frames(gate, spec), spectral_transform)
+        self._segmenter = Segmenter(features, gate, spec, self._front_end)
+        self._collected: list[np.ndarray] = []
+
+    @classmethod
+    def from_manifest(cls, classifier: Classifier, *, gate: GateConfig | None = None, hop_frames: int | None = None,
+                      min_speech_fraction: float = DEFAULT_MIN_SPEECH_FRACTION) -> Recogniser:
+        """The chain a model was trained for: its features and window from the manifest, its gate
+        unless the device configures its own (`gate`), and its hop unless overridden."""
+        m = classifier.manifest
+        spec = WindowSpec(m.window_frames, hop_frames or m.hop_frames, min_speech_fraction)
+        return cls(m.features, gate or gate_from_manifest(m, str(classifier.path)), spec, classifier)
+
+    @property
+    def samples(self) -> int:
+        """Samples pushed since the start of the stream or the last reset."""
+        return self._front_end.samples
+
+    def push(self, samples: np.ndarray) -> list[Output]:
+        """Feed the next chunk (int16 PCM or float32 in [-1, 1), at the model's rate, any length);
+        return what it completed, in stream order."""
+        if samples.dtype == np.int16:
+            samples = pcm16_to_float(samples)
+        if not len(samples):
+            return []
+        segments = self._segmenter.push(self._front_end.push(samples))
+        return self._outputs(segments) if segments else []
+
+    def flush(self) -> list[Output]:
+        """End of stream: close the utterance being spoken, as far as it has been heard."""
+        return self._outputs(self._segmenter.flush())
+
+    def reset(self) -> None:
+        """Drop everything heard so far, unscored; the next sample pushed is sample 0 again."""
+        self._front_end.reset()
+        self._segmenter.reset()
+        self._collected = []
+
+    def run(self, signal: np.ndarray, chunk: int = 4096) -> Iterator[Output]:
+        """Generator over a whole signal: push it in chunks, then flush."""
+        for part in chunked(signal, chunk):
+            yield from self.push(part)
+        yield from self.flush()
+
+    def _outputs(self, segments: list[UtteranceStart | Window | UtteranceEnd]) -> list[Output]:
+        fs = self.features
+        out: list[Output] = []
+        for item in segments:
+            if isinstance(item, Window):
+                probabilities = None if self.classifier is None else self.classifier.predict(item.features)
+                if probabilities is not None:
+                    self._collected.append(probabilities)
+                out.append(WindowScored(item.utterance, item.start * fs.hop_length, _frames_end(item.end, fs),
+                                        item.features, item.speech_fraction, probabilities))
+            elif isinstance(item, UtteranceStart):
+                self._collected = []
+                out.append(UtteranceStarted(item.utterance, item.start * fs.hop_length))
+            else:
+                mean = np.mean(self._collected, axis=0) if self._collected else None
+                out.append(UtteranceEnded(item.utterance, item.start * fs.hop_length, _frames_end(item.end, fs),
+                                          item.windows, mean))
+        return out
 
 
-def score(items: Iterable[Segment], classifier: Classifier) -> Iterator[Scored]:
-    """Run the classifier on every window; pass utterance boundaries through."""
-    for item in items:
-        if isinstance(item, Window):
-            yield ScoredWindow(item, classifier.predict(item.features))
-        else:
-            yield item
+def _frames_end(end_frame: int, fs: FeatureConfig) -> int:
+    """One past the last sample of the frames before `end_frame` (a frame spans n_fft samples)."""
+    return (end_frame - 1) * fs.hop_length + fs.n_fft
 
 
-def utterances(items: Iterable[Scored]) -> Iterator[Scored | UtteranceResult]:
-    """Pass everything through and add an UtteranceResult after each utterance that had windows."""
-    collected: list[np.ndarray] = []
-    for item in items:
-        yield item
-        if isinstance(item, UtteranceStart):
-            collected = []
-        elif isinstance(item, ScoredWindow):
-            collected.append(item.probabilities)
-        elif isinstance(item, UtteranceEnd) and collected:
-            yield UtteranceResult(item.utterance, item.start, item.end,
-                                  np.mean(collected, axis=0), len(collected))
+class SampleClock:
+    """Maps stream sample positions to wall-clock time.
 
+    Anchored at the newest chunk's arrival: a live source gets real times (the chunk's last
+    sample was captured just now), and a file played faster than real time still gets true
+    durations between positions.
+    """
 
-def window_spec(classifier: Classifier, hop_frames: int | None = None,
-                min_speech_fraction: float = 0.3) -> WindowSpec:
-    """The window geometry the model was trained for (hop may be overridden by the device)."""
-    m = classifier.manifest
-    return WindowSpec(m.window_frames, hop_frames or m.hop_frames, min_speech_fraction)
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._samples, self._wall = 0, 0.0
+
+    def arrived(self, samples_so_far: int, wall: float) -> None:
+        """The stream has delivered `samples_so_far` samples by wall time `wall`."""
+        self._samples, self._wall = samples_so_far, wall
+
+    def wall(self, sample: int) -> float:
+        """Wall time of `sample` (clamped to the samples delivered so far)."""
+        return self._wall - (self._samples - min(sample, self._samples)) / self.sample_rate
 
 
 @dataclass
 class ClipAnalysis:
     """Everything `predict` reports about one recording."""
 
-    windows: list[ScoredWindow] = field(default_factory=list)
-    utterances: list[UtteranceResult] = field(default_factory=list)
+    windows: list[WindowScored] = field(default_factory=list)
+    utterances: list[UtteranceEnded] = field(default_factory=list)
 
     @property
     def probabilities(self) -> np.ndarray | None:
         """Clip level: the mean over all speech windows, or None when nobody spoke."""
-        if not self.windows:
-            return None
-        return np.mean([w.probabilities for w in self.windows], axis=0)
+        scored = [w.probabilities for w in self.windows if w.probabilities is not None]
+        return np.mean(scored, axis=0) if scored else None
 
 
-def analyse(signal: np.ndarray, classifier: Classifier, gate: GateConfig,
-            spec: WindowSpec | None = None, chunk: int = 4096) -> ClipAnalysis:
-    """Run a whole float32 signal (at the model's rate) through the streaming chain."""
-    spec = spec or window_spec(classifier)
+def analyse(recogniser: Recogniser, signal: np.ndarray, chunk: int = 4096) -> ClipAnalysis:
+    """Run a whole float32 signal (at the model's rate) through a fresh stream of `recogniser`."""
+    recogniser.reset()
     result = ClipAnalysis()
-    items = segments(chunked(signal, chunk), classifier.manifest.features, gate, spec)
-    for item in utterances(score(items, classifier)):
-        if isinstance(item, ScoredWindow):
+    for item in recogniser.run(signal, chunk):
+        if isinstance(item, WindowScored):
             result.windows.append(item)
-        elif isinstance(item, UtteranceResult):
+        elif isinstance(item, UtteranceEnded):
             result.utterances.append(item)
     return result
 
 
-def speech_windows(signal: np.ndarray, features: FeatureConfig, gate: GateConfig,
-                   spec: WindowSpec) -> list[Window]:
-    """The normalised windows the device would classify in `signal`: the training examples."""
-    return [w for w in segments(chunked(signal, 4096), features, gate, spec) if isinstance(w, Window)]
+def speech_windows(signal: np.ndarray, features: FeatureConfig, gate: GateConfig, spec: WindowSpec,
+                   spectral_transform: SpectralTransform | None = None) -> list[WindowScored]:
+    """The normalised windows the device would classify in `signal`: the training examples
+    (`spectral_transform`: an augmentation of the power spectrum, e.g. VTLP)."""
+    recogniser = Recogniser(features, gate, spec, spectral_transform=spectral_transform)
+    return [w for w in recogniser.run(signal) if isinstance(w, WindowScored)]
+

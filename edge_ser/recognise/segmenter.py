@@ -12,19 +12,20 @@ Rules:
   hop) gets one last window centred on its speech as far as the frames already seen allow: it
   never waits for frames past the hangover, so the event is not delayed. At the very start of a
   stream missing frames are filled by repeating the first frame.
-* Memory is bounded: only the last `window_frames + hangover + onset` frames are kept.
+* Memory is bounded: only the last `window_frames + hangover + onset + 1` frames are kept.
+* Decisions use frame energies only; a window's feature columns are fetched from the front end
+  when it is emitted (see features.frontend for why).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from edge_ser.errors import ConfigError
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.frontend import FrameBlock
 from edge_ser.features.normalise import normalise_window
 from edge_ser.recognise.gate import GateConfig, NoiseFloor
 
@@ -71,41 +72,63 @@ class UtteranceEnd:
 Segment = UtteranceStart | Window | UtteranceEnd
 
 
-class Segmenter:
-    """Frame blocks in, utterance boundaries and windows out; chunk-size invariant by design."""
+def _reach_frames(gate: GateConfig, spec: WindowSpec) -> int:
+    """How far before the newest frame a window may start: a closing utterance's last window
+    reaches back over the hangover and the onset."""
+    return spec.window_frames + gate.hangover_frames + gate.onset_frames + 1
 
-    def __init__(self, features: FeatureConfig, gate: GateConfig, spec: WindowSpec) -> None:
-        self.features, self.gate, self.spec = features, gate, spec
-        self._floor = NoiseFloor(gate, features.frame_seconds)
-        self._capacity = spec.window_frames + gate.hangover_frames + gate.onset_frames + 1
-        self._hist = np.zeros((0, features.n_features), dtype=np.float32)
-        self._hist_speech = np.zeros(0, dtype=bool)
-        self._hist_start = 0  # global index of _hist[0]
+
+def history_frames(gate: GateConfig, spec: WindowSpec) -> int:
+    """Frames the segmenter and the front end must keep: the reach, plus the frame being read."""
+    return _reach_frames(gate, spec) + 1
+
+
+class FrameFeatures(Protocol):
+    """Where the segmenter gets a window's frames from (features.frontend.StreamingFrontEnd)."""
+
+    def features(self, start: int, end: int) -> np.ndarray: ...
+
+
+class Segmenter:
+    """Frame energies in, utterance boundaries and windows out; chunk-size invariant by design.
+
+    It decides from energies alone and asks `frames` for feature columns only when it emits a
+    window, so frames nobody classifies are never computed.
+    """
+
+    def __init__(self, features: FeatureConfig, gate: GateConfig, spec: WindowSpec, frames: FrameFeatures) -> None:
+        self.features, self.gate, self.spec, self.frames = features, gate, spec, frames
+        self.reach_frames = _reach_frames(gate, spec)
+        self.history_frames = history_frames(gate, spec)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start afresh, as at the start of a stream (the noise floor too)."""
+        self._floor = NoiseFloor(self.gate, self.features.frame_seconds)
+        self._speech = np.zeros(self.history_frames, dtype=bool)  # ring: is frame t speech, at t % size
+        self._next = 0  # global index of the next frame
         self._run = 0  # consecutive speech frames while idle
         self._active = False
         self._utterance = -1
         self._utt_start = self._last_speech = self._speech_frames = self._windows = 0
         self._last_window_end = 0
 
-    def push(self, block: FrameBlock) -> list[Segment]:
-        """Consume a block of frames; return what it completed, in stream order."""
-        speech = self._floor.is_speech(block.energy_db)
-        self._hist = np.concatenate([self._hist, block.features])
-        self._hist_speech = np.concatenate([self._hist_speech, speech])
+    def push(self, energy_db: np.ndarray) -> list[Segment]:
+        """Consume the energies of the next frames; return what they completed, in stream order."""
         out: list[Segment] = []
-        for offset, is_speech in enumerate(speech.tolist()):
-            self._step(block.start + offset, is_speech, out)
-        drop = len(self._hist) - self._capacity
-        if drop > 0:
-            self._hist, self._hist_speech = self._hist[drop:], self._hist_speech[drop:]
-            self._hist_start += drop
+        size = self.history_frames
+        for is_speech in self._floor.is_speech(energy_db):
+            t = self._next
+            self._speech[t % size] = is_speech
+            self._next += 1
+            self._step(t, is_speech, out)
         return out
 
     def flush(self) -> list[Segment]:
         """End of stream: close an open utterance with what has been seen."""
         out: list[Segment] = []
         if self._active:
-            self._close(self._hist_start + len(self._hist), out)
+            self._close(self._next, out)
         return out
 
     def _step(self, t: int, is_speech: bool, out: list[Segment]) -> None:
@@ -141,8 +164,9 @@ class Segmenter:
             w = self.spec.window_frames
             centred = (self._utt_start + speech_end) // 2 - w // 2
             start = min(centred, available_end - w)
-            if self._hist_start > 0:  # older frames are gone; at stream start, pad instead
-                start = max(start, self._hist_start)
+            oldest = available_end - self.reach_frames
+            if oldest > 0:  # older frames are gone; at stream start, pad instead
+                start = max(start, oldest)
             self._emit(start, out, require_speech=False)
         if keep:
             out.append(UtteranceEnd(self._utterance, self._utt_start, speech_end,
@@ -151,20 +175,14 @@ class Segmenter:
 
     def _emit(self, start: int, out: list[Segment], *, require_speech: bool) -> None:
         w = self.spec.window_frames
-        lo = start - self._hist_start
-        feats, speech = self._hist[max(lo, 0) : lo + w], self._hist_speech[max(lo, 0) : lo + w]
+        first = max(start, 0)
+        speech = self._speech[np.arange(first, start + w) % self.history_frames]
         fraction = float(speech.mean()) if len(speech) else 0.0
         if require_speech and fraction < self.spec.min_speech_fraction:
             return
+        feats = self.frames.features(first, start + w)
         if len(feats) < w:  # only at the start of a stream: repeat the first frame
             feats = np.concatenate([np.repeat(feats[:1], w - len(feats), axis=0), feats])
         out.append(Window(self._utterance, start, start + w, normalise_window(feats, self.features), fraction))
         self._windows += 1
         self._last_window_end = start + w
-
-
-def segment(blocks: Iterable[FrameBlock], segmenter: Segmenter) -> Iterator[Segment]:
-    """Generator stage: frame blocks in, segments out; flushes at the end of the stream."""
-    for block in blocks:
-        yield from segmenter.push(block)
-    yield from segmenter.flush()
