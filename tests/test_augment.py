@@ -10,6 +10,7 @@ from edge_ser.features.frontend import mfcc, signal_features
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import speech_windows
 from edge_ser.recognise.segmenter import WindowSpec
+from edge_ser_testing.synthetic import synthetic_clip
 from edge_ser_train.augment import (
     WaveAugment,
     add_noise,
@@ -21,7 +22,6 @@ from edge_ser_train.augment import (
 )
 from edge_ser_train.examples import clip_windows, window_features
 from edge_ser_train.spectral import warp_power, warped_features
-from edge_ser_train.synthetic import synthetic_clip
 
 RATE = 16000
 

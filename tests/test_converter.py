@@ -12,12 +12,12 @@ from edge_ser.errors import ModelError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.segmenter import WindowSpec
+from edge_ser_testing.synthetic import synthetic_windows
 from edge_ser_train.convert import ConversionRefused, verified_int8
 from edge_ser_train.examples import ExampleSet
 from edge_ser_train.export import to_int8_tflite, write_model
 from edge_ser_train.models import ModelConfig, average_models, build_model
 from edge_ser_train.scaling import fold_coefficient_scale
-from edge_ser_train.synthetic import synthetic_windows
 
 LABELS = ("neutral", "happy", "angry")
 TINY = Path(__file__).parent / "fixtures" / "tiny.tflite"

@@ -81,8 +81,8 @@ def test_cosine_schedule_decays_from_the_initial_rate_towards_zero() -> None:
 def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers() -> None:
     from edge_ser.features.config import FeatureConfig
     from edge_ser.recognise.segmenter import WindowSpec
+    from edge_ser_testing.synthetic import synthetic_windows
     from edge_ser_train.fit import TrainConfig, train_model
-    from edge_ser_train.synthetic import synthetic_windows
 
     x, y = synthetic_windows(3, 3, FeatureConfig(), WindowSpec(40, 10))
     clips = np.arange(len(y))

@@ -13,6 +13,7 @@ from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import analyse
+from edge_ser_testing.synthetic import synthetic_clip
 from edge_ser_train.convert import convert_and_write, save_recipe
 from edge_ser_train.corpora import load_folders
 from edge_ser_train.examples import ExampleConfig, build_examples
@@ -20,7 +21,6 @@ from edge_ser_train.fit import TrainConfig, train_model
 from edge_ser_train.labels import LABEL_SETS
 from edge_ser_train.models import ModelConfig
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale
-from edge_ser_train.synthetic import synthetic_clip
 
 LABELS = LABEL_SETS["four"]  # neutral, happy, sad, angry: one generated pitch each
 
