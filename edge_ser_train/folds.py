@@ -1,5 +1,5 @@
 """Speaker-independent splits: folds by speaker, never by file (a file split leaks the speaker and
-inflates accuracy by 15-25 points, DESIGN §6), plus held-out speakers for early stopping."""
+inflates accuracy by 15-25 points, docs/DESIGN.md §9), plus held-out speakers for early stopping."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 
 Every fold: test speakers never trained on, two further training speakers held out for early
 stopping, int8 conversion calibrated on the fold's training windows, then float and int8 scored on
-the test speakers at clip level (windows averaged per clip, as `edge_ser.pipeline.analyse` does).
+the test speakers at clip level (windows averaged per clip, as `edge-ser predict` does).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def test_no_import_points_up_a_layer(path: Path) -> None:
     wrong = []
     for line, target in imports(path):
         top = target.split(".")[0]
-        if top in ("edge_ser_train", "edge_ser_testing", "converter", "tests", "bench"):
+        if top in ("edge_ser_train", "edge_ser_testing", "tests", "bench"):
             wrong.append(f"{path.name}:{line} imports {target}: the runtime never imports build-time or test code")
         elif top == "edge_ser" and target != "edge_ser" and layer_of(target) > layer_of(here):
             wrong.append(f"{path.name}:{line} ({LAYERS[layer_of(here)] or 'base'}) imports {target} "
