@@ -29,7 +29,7 @@ from bench.timing import summary
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import Recogniser, analyse
-from tests.mqtt_fixtures import MosquittoBroker, wait_until
+from edge_ser_testing.broker import MosquittoBroker, wait_until
 
 NAME = "daemon"
 TITLE = "Daemon on live-paced speech (stdin -> MQTT)"

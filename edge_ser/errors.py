@@ -1,10 +1,13 @@
 """User-facing errors: each carries a one-line message that names what is wrong and where.
 
-The CLI and the daemon print these without a traceback; anything else is a bug and keeps its
-traceback.
+The command-line tools print these without a traceback (`exit_status`); anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 
 class EdgeSerError(Exception):
@@ -21,3 +24,20 @@ class AudioFileError(EdgeSerError):
 
 class ModelError(EdgeSerError):
     """A model or its manifest is missing, corrupt, or does not fit this runtime."""
+
+
+def exit_status(prog: str, command: Callable[[], int | None]) -> int:
+    """Run a command-line tool's work and turn how it ended into its exit status.
+
+    One place for every console entry point (the runtime's `edge-ser` and the training tools), so
+    they all fail alike: a user mistake prints `<prog>: error: <message>` and gives 2, as argparse
+    does for a bad argument; Ctrl-C gives 130 quietly; any other exception is a bug and keeps its
+    traceback. `command` returns the status itself, or None for success.
+    """
+    try:
+        return command() or 0
+    except EdgeSerError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from edge_ser_train.convert import convert_and_write, save_recipe
+from edge_ser.model.default import DEFAULT_MODEL
+from edge_ser.model.manifest import Manifest
+from edge_ser_train.console import run_tool
+from edge_ser_train.convert import convert_and_write, load_recipe, save_recipe
 from edge_ser_train.examples import build_examples
 from edge_ser_train.fit import train_model
 from edge_ser_train.folds import validation_speakers
@@ -21,7 +25,6 @@ from edge_ser_train.options import add_options, settings_from
 from edge_ser_train.scaling import fit_coefficient_scale
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO / "edge_ser" / "models" / "default.tflite"
 CV_REPORT = REPO / "reports" / "ravdess_cv" / "metrics.json"
 MODEL_NAME, MODEL_VERSION = "edge-ser-ravdess-7class", "2.0.0"
 
@@ -36,13 +39,8 @@ def cv_summary(path: Path) -> dict | None:
             "pooled_int8_per_class_recall": report["pooled_clip"]["int8"]["per_class_recall"]}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="build_default", description=__doc__)
-    add_options(parser)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/edge_ser_default"),
-                        help="where the float Keras model and its recipe are kept")
-    args = parser.parse_args(argv)
+def build(args: argparse.Namespace) -> Manifest:
+    """Train on every speaker, save the Keras model and its recipe, convert and verify."""
     s = settings_from(args)
     train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
     speakers = sorted({str(sp) for sp in eval_all.clip_speaker})
@@ -59,11 +57,20 @@ def main(argv: list[str] | None = None) -> None:
     save_recipe(keras_path, s.labels, s.examples, fit_speakers, held_out, s.utterances,
                 {"model": s.model.to_dict(), "train": s.train.to_dict(), "best_epoch": history.best_epoch + 1,
                  "coefficient_scale": list(scale)})
-    recipe = json.loads(keras_path.with_suffix(".recipe.json").read_text())
-    manifest = convert_and_write(model, recipe, s.utterances, args.out, name=MODEL_NAME, version=MODEL_VERSION,
-                                 cache=s.cache, cv_metrics=cv_summary(CV_REPORT))
+    manifest = convert_and_write(model, load_recipe(keras_path), s.utterances, args.out, name=MODEL_NAME,
+                                 version=MODEL_VERSION, cache=s.cache, cv_metrics=cv_summary(CV_REPORT))
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes): {manifest.metrics['verification']}")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build_default", description=__doc__)
+    add_options(parser)
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/edge_ser_default"),
+                        help="where the float Keras model and its recipe are kept")
+    return run_tool(parser, argv, build)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,19 +14,23 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from edge_ser.errors import ModelError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.manifest import Manifest
 from edge_ser.recognise.gate import GateConfig
-from edge_ser_train.corpora import Utterance, combine
+from edge_ser_train.console import run_tool
+from edge_ser_train.corpora import Utterance, combine, load_source
+from edge_ser_train.errors import TrainingError
 from edge_ser_train.evaluate import Comparison, compare
 from edge_ser_train.examples import ExampleConfig, ExampleSet, build_examples
 from edge_ser_train.export import to_int8_tflite, write_model
-from edge_ser_train.labels import LABEL_SETS, LabelSet
-from edge_ser_train.options import DEFAULT_CACHE, _source
+from edge_ser_train.labels import LabelSet, label_set
+from edge_ser_train.options import DEFAULT_CACHE
 from edge_ser_train.scaling import apply_coefficient_scale, fold_coefficient_scale
 
 MIN_AGREEMENT = 0.90  # below this the conversion is broken, not merely lossy
@@ -35,8 +39,9 @@ RAVDESS_LICENCE = ("CC BY-NC-SA 4.0; Livingstone SR, Russo FA (2018) The Ryerson
                    "Emotional Speech and Song (RAVDESS). PLoS ONE 13(5): e0196391")
 
 
-class ConversionRefused(RuntimeError):
-    """The int8 model does not reproduce the float model well enough to ship."""
+class ConversionRefused(ModelError):
+    """The int8 model does not reproduce the float model well enough to ship: reported like any
+    other model a user cannot use, in one line without a traceback."""
 
 
 def verified_int8(model: Any, calibration: ExampleSet, held_out: ExampleSet, labels: tuple[str, ...],
@@ -53,6 +58,32 @@ def verified_int8(model: Any, calibration: ExampleSet, held_out: ExampleSet, lab
 
 def recipe_path(keras_path: Path) -> Path:
     return keras_path.with_suffix(".recipe.json")
+
+
+RECIPE_KEYS = ("labels", "examples", "train_speakers", "held_out_speakers", "corpora")
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object a user named (directly or beside a model), or a TrainingError saying why not."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrainingError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"{path}: cannot read the {what}: {exc}") from None
+    if not isinstance(data, dict):
+        raise TrainingError(f"{path}: the {what} is not a JSON object")
+    return data
+
+
+def load_recipe(keras_path: Path) -> dict[str, Any]:
+    """The recipe saved beside a Keras model by edge-ser-train/build_default."""
+    recipe = read_json(recipe_path(keras_path), "recipe (written beside the model when it was trained)")
+    missing = [key for key in RECIPE_KEYS if key not in recipe]
+    if missing:
+        raise TrainingError(f"{recipe_path(keras_path)}: the recipe lacks {', '.join(missing)}")
+    label_set(recipe["labels"])  # an unknown label set is refused now, not after TensorFlow has loaded
+    return recipe
 
 
 def save_recipe(keras_path: Path, labels: LabelSet, examples: ExampleConfig, train_speakers: list[str],
@@ -77,7 +108,7 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
                       cv_metrics: dict[str, Any] | None = None, min_agreement: float = MIN_AGREEMENT,
                       max_ua_drop: float = MAX_UA_DROP) -> Manifest:
     """Rebuild windows, convert, verify, and write out + manifest (provenance and metrics included)."""
-    labels = LABEL_SETS[recipe["labels"]]
+    labels = label_set(recipe["labels"])
     examples = examples_from_recipe(recipe)
     train_all, eval_all = build_examples(utterances, labels, examples, cache_dir=cache)
     calibration = train_all.select_speakers(recipe["train_speakers"], copies=False)
@@ -115,10 +146,30 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
                        metrics=metrics)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point of edge-ser-convert."""
+def convert_command(args: argparse.Namespace) -> Manifest:
+    """edge-ser-convert's work: every input is checked before TensorFlow is loaded, so a mistyped
+    path fails in a second, not after the import."""
+    if not args.model.is_file():
+        raise TrainingError(f"{args.model}: Keras model not found")
+    recipe = load_recipe(args.model)
+    cv = None
+    if args.cv_report:
+        cv = read_json(args.cv_report, "cross-validation report").get("summary")
+        if cv is None:
+            raise TrainingError(f"{args.cv_report}: no summary: not a metrics.json of edge-ser-train")
+    utterances = combine(load_source(spec) for spec in args.data)
     import keras
 
+    manifest = convert_and_write(keras.saving.load_model(args.model), recipe, utterances, args.out, name=args.name,
+                                 version=args.version, cache=args.cache, cv_metrics=cv,
+                                 min_agreement=args.min_agreement, max_ua_drop=args.max_ua_drop)
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes) and its manifest; held-out "
+          f"{json.dumps(manifest.metrics['verification'])}")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point of edge-ser-convert."""
     parser = argparse.ArgumentParser(prog="edge-ser-convert", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="a .keras file with its .recipe.json")
@@ -131,19 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT)
     parser.add_argument("--max-ua-drop", type=float, default=MAX_UA_DROP)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    args = parser.parse_args(argv)
-    recipe = json.loads(recipe_path(args.model).read_text())
-    cv = json.loads(args.cv_report.read_text())["summary"] if args.cv_report else None
-    try:
-        manifest = convert_and_write(keras.saving.load_model(args.model), recipe,
-                                     combine(_source(s) for s in args.data), args.out, name=args.name,
-                                     version=args.version, cache=args.cache, cv_metrics=cv,
-                                     min_agreement=args.min_agreement, max_ua_drop=args.max_ua_drop)
-    except ConversionRefused as exc:
-        raise SystemExit(f"edge-ser-convert: {exc}") from None
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes) and its manifest; held-out "
-          f"{json.dumps(manifest.metrics['verification'])}")
+    return run_tool(parser, argv, convert_command)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_ser_train.errors import TrainingError
 from edge_ser_train.labels import canonical_label
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,10 @@ class Utterance:
 
 
 def audio_files(root: Path) -> list[Path]:
-    """Every audio file under `root`, any extension case, in a stable order."""
+    """Every audio file under `root`, any extension case, in a stable order. A mistyped corpus
+    path is refused here rather than read as a corpus without clips."""
+    if not Path(root).is_dir():
+        raise TrainingError(f"{root}: corpus folder not found")
     return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
@@ -85,7 +89,7 @@ def _tess(path: Path) -> tuple[str, str] | None:
         return None
     try:
         label = canonical_label(m[2])
-    except ValueError:
+    except TrainingError:
         return None
     return label, "OAF" if m[1].upper() == "O" else "YAF"
 
@@ -126,20 +130,29 @@ PARSERS: dict[str, Callable[[Path], tuple[str, str] | None]] = {
 def load_corpus(corpus: str, root: str | Path) -> list[Utterance]:
     """Utterances of a corpus in its own layout (`corpus` is a key of PARSERS)."""
     if corpus not in PARSERS:
-        raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(PARSERS)} (or csv, folders)")
+        raise TrainingError(f"unknown corpus {corpus!r}; known: {', '.join(PARSERS)} (or csv, folders)")
     return list(_parsed(corpus, Path(root), PARSERS[corpus]))
 
 
 def load_csv(path: str | Path, corpus: str = "csv") -> list[Utterance]:
     """A manifest with a header `path,label,speaker`; relative paths are relative to the CSV file."""
     path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: CSV manifest not found")
     with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    missing = {"path", "label", "speaker"} - set(rows[0] if rows else {})
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    missing = {"path", "label", "speaker"} - set(reader.fieldnames or ())
     if missing:
-        raise ValueError(f"{path}: CSV manifest lacks column(s) {', '.join(sorted(missing))}")
-    return [Utterance(path.parent / row["path"], canonical_label(row["label"]),
-                      f"{corpus}:{row['speaker'].strip()}", corpus) for row in rows]
+        raise TrainingError(f"{path}: CSV manifest lacks column(s) {', '.join(sorted(missing))}")
+    result = []
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
+        try:
+            label = canonical_label(row["label"])
+        except TrainingError as exc:
+            raise TrainingError(f"{path} line {line}: {exc}") from None
+        result.append(Utterance(path.parent / row["path"], label, f"{corpus}:{row['speaker'].strip()}", corpus))
+    return result
 
 
 def load_folders(root: str | Path, corpus: str = "folders",
@@ -152,23 +165,34 @@ def load_folders(root: str | Path, corpus: str = "folders",
         folder = path.relative_to(root).parts[0]
         match = pattern.search(path.stem)
         if match is None:
-            raise ValueError(f"{path}: speaker pattern {speaker_pattern!r} does not match the file name")
-        result.append(Utterance(path, canonical_label(folder), f"{corpus}:{match[1]}", corpus))
+            raise TrainingError(f"{path}: speaker pattern {speaker_pattern!r} does not match the file name")
+        try:
+            label = canonical_label(folder)
+        except TrainingError as exc:
+            raise TrainingError(f"{Path(root) / folder}: the folder names the label: {exc}") from None
+        result.append(Utterance(path, label, f"{corpus}:{match[1]}", corpus))
     return result
 
 
 def load_source(spec: str) -> list[Utterance]:
-    """`KIND=PATH`, e.g. `ravdess=/data/ravdess`, `csv=list.csv`, `folders=/data/mine`."""
+    """`KIND=PATH`, e.g. `ravdess=/data/ravdess`, `csv=list.csv`, `folders=/data/mine`; a bare PATH
+    is RAVDESS (the --data option of every training tool). A source without clips is refused: it
+    is a wrong path or a wrong KIND, never a corpus to train on."""
     kind, sep, where = spec.partition("=")
-    if not sep:
-        raise ValueError(f"data source {spec!r} must look like KIND=PATH (KIND: {', '.join(PARSERS)}, "
-                         "csv, folders)")
-    kind = kind.strip().lower()
+    kind = kind.strip().lower() if sep else "ravdess"
+    where = where if sep else spec
+    if not where:
+        raise TrainingError(f"data source {spec!r} must look like [KIND=]PATH (KIND: {', '.join(PARSERS)}, "
+                            "csv, folders)")
     if kind == "csv":
-        return load_csv(where)
-    if kind == "folders":
-        return load_folders(where)
-    return load_corpus(kind, where)
+        utterances = load_csv(where)
+    elif kind == "folders":
+        utterances = load_folders(where)
+    else:
+        utterances = load_corpus(kind, where)
+    if not utterances:
+        raise TrainingError(f"{spec}: no {kind} clips found under {where}")
+    return utterances
 
 
 def combine(sources: Iterable[list[Utterance]]) -> list[Utterance]:
@@ -179,7 +203,7 @@ def combine(sources: Iterable[list[Utterance]]) -> list[Utterance]:
         for u in utterances:
             key = u.path.resolve()
             if key in seen:
-                raise ValueError(f"{u.path} appears in more than one source")
+                raise TrainingError(f"{u.path} appears in more than one source")
             seen.add(key)
             result.append(u)
     return result

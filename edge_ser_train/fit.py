@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ser.errors import ConfigError
 from edge_ser_train.augment import spec_augment
 from edge_ser_train.examples import ExampleSet
 from edge_ser_train.metrics import clip_probabilities, predictions, scores
@@ -41,11 +42,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.members < 1:
-            raise ValueError("members must be >= 1")
+            raise ConfigError(f"members must be >= 1, not {self.members}")
         if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {MONITORS}, not {self.monitor!r}")
+            raise ConfigError(f"monitor must be one of {MONITORS}, not {self.monitor!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+            raise ConfigError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge_ser_train.errors import TrainingError
+
 CANONICAL = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "boredom")
 
 ALIASES: dict[str, str] = {
@@ -30,7 +32,7 @@ def canonical_label(name: str) -> str:
     try:
         return ALIASES[key]
     except KeyError:
-        raise ValueError(f"unknown emotion label {name!r}; known: {', '.join(sorted(ALIASES))}") from None
+        raise TrainingError(f"unknown emotion label {name!r}; known: {', '.join(sorted(ALIASES))}") from None
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,11 @@ LABEL_SETS: dict[str, LabelSet] = {
                       {"calm": "neutral"}),
     "four": LabelSet("four", ("neutral", "happy", "sad", "angry"), {"calm": "neutral"}),
 }
+
+
+def label_set(name: str) -> LabelSet:
+    """The label set called `name` (a recipe or an option names it)."""
+    try:
+        return LABEL_SETS[name]
+    except KeyError:
+        raise TrainingError(f"unknown label set {name!r}; known: {', '.join(sorted(LABEL_SETS))}") from None

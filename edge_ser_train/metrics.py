@@ -1,8 +1,8 @@
 """Speaker-independent scores: UA (mean per-class recall, the headline), WA, macro-F1, confusion.
 
-Clip-level predictions average the window probabilities of a clip, exactly like
-`edge_ser.pipeline.ClipAnalysis.probabilities`; a clip in which the gate found no speech gets no
-prediction and counts as an error rather than silently disappearing from the denominator.
+Clip-level predictions average the window probabilities of a clip, exactly like `edge-ser predict`
+does for a file; a clip in which the gate found no speech gets no prediction and counts as an error
+rather than silently disappearing from the denominator.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edge_ser.errors import ConfigError
+
 POOLINGS = ("mean", "stats")
 
 
@@ -26,7 +28,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
+            raise ConfigError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,15 +4,15 @@ configs they turn into (so every tool spells a setting the same way and means th
 from __future__ import annotations
 
 import argparse
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_ser.features.config import FeatureConfig
-from edge_ser_train.corpora import Utterance, combine, load_corpus, load_source
+from edge_ser_train.corpora import Utterance, combine, load_source
+from edge_ser_train.errors import TrainingError
 from edge_ser_train.examples import ExampleConfig
 from edge_ser_train.fit import MONITORS, SCHEDULES, TrainConfig
-from edge_ser_train.labels import LABEL_SETS, LabelSet
+from edge_ser_train.labels import LABEL_SETS, LabelSet, label_set
 from edge_ser_train.models import POOLINGS, ModelConfig
 
 DEFAULT_CACHE = Path("/tmp/edge_ser_cache")
@@ -89,12 +89,9 @@ class Settings:
     val_speakers: int  # training speakers held out for early stopping / validation
 
 
-def _source(spec: str) -> list[Utterance]:
-    return load_source(spec) if "=" in spec else load_corpus("ravdess", spec)
-
-
 def settings_from(args: argparse.Namespace) -> Settings:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    """The configs the options describe, and the corpora loaded; a contradiction or a source
+    without clips is a TrainingError (or a ConfigError from the config it would make)."""
     features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation,
                              pitch=not args.no_pitch)
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
@@ -109,9 +106,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                         members=args.members, mixup=args.mixup, monitor=args.monitor,
                         schedule=args.schedule)
     if args.val_speakers == 0 and args.schedule != "cosine":
-        raise SystemExit("--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine")
-    utterances = combine(_source(spec) for spec in args.data)
-    if not utterances:
-        raise SystemExit(f"no utterances found in {', '.join(args.data)}")
-    return Settings(utterances, LABEL_SETS[args.labels], examples, model, train, args.cache,
+        raise TrainingError("--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine")
+    utterances = combine(load_source(spec) for spec in args.data)
+    return Settings(utterances, label_set(args.labels), examples, model, train, args.cache,
                     args.coefficient_scale == "fitted", args.val_speakers)

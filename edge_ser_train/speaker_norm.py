@@ -1,4 +1,4 @@
-"""Speaker-level normalisation, as a training-side *experiment* (DESIGN §6): every window of a clip is
+"""Speaker-level normalisation, as a training-side *experiment* (docs/DESIGN.md §9): every window of a clip is
 normalised with the mean and standard deviation of the same speaker's *other* clips, which is what a
 device could approximate with running statistics over its own recent speech. The device does not
 implement it, so models trained this way must not ship; `edge-ser-train --speaker-norm` only measures

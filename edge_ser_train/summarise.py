@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edge_ser_train.console import run_tool
+from edge_ser_train.errors import TrainingError
 
 COLUMNS = ("run", "float UA", "int8 UA", "int8 WA", "int8 F1", "agreement mean (min)", "int8 UA per fold",
            "members alone (float UA)", "KB")
@@ -43,16 +47,19 @@ def table(folders: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="summarise", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", type=Path, nargs="+", help="report folders holding metrics.json")
-    args = parser.parse_args(argv)
+def print_table(args: argparse.Namespace) -> None:
     missing = [str(f) for f in args.folders if not (f / "metrics.json").is_file()]
     if missing:
-        raise SystemExit(f"summarise: no metrics.json in {', '.join(missing)}")
+        raise TrainingError(f"no metrics.json in {', '.join(missing)}")
     print(table(args.folders))
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="summarise", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", type=Path, nargs="+", help="report folders holding metrics.json")
+    return run_tool(parser, argv, print_table)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,13 +4,14 @@
 
 Every fold: test speakers never trained on, two further training speakers held out for early
 stopping, int8 conversion calibrated on the fold's training windows, then float and int8 scored on
-the test speakers at clip level (windows averaged per clip, as `edge_ser.pipeline.analyse` does).
+the test speakers at clip level (windows averaged per clip, as `edge-ser predict` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ser_train.console import run_tool
 from edge_ser_train.evaluate import compare, level_scores
 from edge_ser_train.examples import build_examples
 from edge_ser_train.export import to_int8_tflite
@@ -80,7 +82,7 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
     return summary
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Console entry point of edge-ser-train."""
     parser = argparse.ArgumentParser(prog="edge-ser-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,9 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speaker-norm", choices=("cmvn", "cmn"),
                         help="experiment: normalise windows with the speaker's other clips' mean and variance "
                              "(cmvn) or mean (cmn); use with --normalisation none; not implemented on the device")
-    args = parser.parse_args(argv)
-    cross_validate(settings_from(args), args.folds, args.out, speaker_norm=args.speaker_norm)
+    return run_tool(parser, argv, lambda args: cross_validate(settings_from(args), args.folds, args.out,
+                                                              speaker_norm=args.speaker_norm))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from edge_ser.audio.wavfile import write_wav
-from edge_ser_train.synthetic import synthetic_clip
+from edge_ser_testing.synthetic import synthetic_clip
 
 __all__ = ["DaemonProcess", "daemon_runner", "silence_wav", "synthetic_speech_wav"]
 

@@ -11,6 +11,7 @@ from edge_ser.features.frontend import mfcc, signal_features, stream_features
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import speech_windows
 from edge_ser.recognise.segmenter import WindowSpec
+from edge_ser_testing.synthetic import synthetic_clip
 from edge_ser_train.augment import (
     WaveAugment,
     add_noise,
@@ -22,7 +23,6 @@ from edge_ser_train.augment import (
 )
 from edge_ser_train.examples import clip_windows
 from edge_ser_train.spectral import vtlp, warp_power
-from edge_ser_train.synthetic import synthetic_clip
 
 RATE = 16000
 

@@ -1,4 +1,5 @@
-"""The converter refuses broken int8 models; manifests written by it load, and mismatches are refused."""
+"""The converter refuses broken int8 models (in one line, without a traceback); manifests written by it
+load, and mismatches are refused."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ import numpy as np
 import pytest
 
 import edge_ser_train.convert as convert_module
-from edge_ser.errors import ModelError
+from edge_ser.errors import ModelError, exit_status
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.segmenter import WindowSpec
+from edge_ser_testing.synthetic import synthetic_windows
 from edge_ser_train.convert import ConversionRefused, verified_int8
 from edge_ser_train.examples import ExampleSet
 from edge_ser_train.export import to_int8_tflite, write_model
 from edge_ser_train.models import ModelConfig, average_models, build_model
 from edge_ser_train.scaling import fold_coefficient_scale
-from edge_ser_train.synthetic import synthetic_windows
 
 LABELS = ("neutral", "happy", "angry")
 TINY = Path(__file__).parent / "fixtures" / "tiny.tflite"
@@ -53,9 +54,10 @@ def test_a_faithful_conversion_is_accepted_and_loads_in_edge_ser(trained, tmp_pa
     assert probs.shape == (3,) and probs.argmax() == held_out.y[0]
 
 
-def test_a_weightless_conversion_is_refused(trained, monkeypatch) -> None:
+def test_a_weightless_conversion_is_refused(trained, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The Keras-3 SavedModel trap yields a model without weights; simulate it by converting a
-    zeroed copy while verification compares against the real float model."""
+    zeroed copy while verification compares against the real float model. The refusal reaches the
+    user as edge-ser-convert's one-line error."""
     import keras
 
     model, train, held_out = trained
@@ -63,8 +65,13 @@ def test_a_weightless_conversion_is_refused(trained, monkeypatch) -> None:
     hollow.set_weights([np.zeros_like(w) for w in model.get_weights()])
     real_convert = to_int8_tflite
     monkeypatch.setattr(convert_module, "to_int8_tflite", lambda _model, x: real_convert(hollow, x))
-    with pytest.raises(ConversionRefused, match="agreement"):
+    def convert() -> None:
         verified_int8(model, train, held_out, LABELS)
+
+    assert exit_status("edge-ser-convert", convert) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edge-ser-convert: error: refusing to write the int8 model: ") and "agreement" in err
+    assert err.count("\n") == 1
 
 
 def test_a_nan_model_is_refused(trained) -> None:

@@ -17,8 +17,9 @@ import jsonschema
 import pytest
 
 from edge_ser.protocol.payloads import iso_utc, load_schema
+from edge_ser_testing.broker import MosquittoBroker, wait_until
 from tests.daemon_process import DaemonProcess, silence_wav, synthetic_speech_wav
-from tests.mqtt_fixtures import MosquittoBroker, MqttCollector, wait_until
+from tests.mqtt_fixtures import MqttCollector
 
 DEVICE = "test-dev"
 BASE = f"edge-ser/{DEVICE}"

@@ -1,5 +1,6 @@
-"""The package's dependency direction: lower layers never import higher ones, and the runtime never
-imports the training package. A wrong-way import fails here, naming the file, line and layers."""
+"""The package's dependency direction: lower layers never import higher ones, the runtime never
+imports the training package or the development helpers, and nothing outside tests/ imports the test
+suite. A wrong-way import fails here, naming the file, line and layers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "edge_ser"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "edge_ser"
 
 # Lowest first. A module may import its own layer and any layer below it.
 LAYERS = ("", "audio", "features", "model", "recognise", "protocol", "mqtt", "app", "cli")
@@ -56,11 +58,25 @@ def test_no_import_points_up_a_layer(path: Path) -> None:
     wrong = []
     for line, target in imports(path):
         top = target.split(".")[0]
-        if top in ("edge_ser_train", "converter", "tests", "bench"):
+        if top in ("edge_ser_train", "edge_ser_testing", "tests", "bench"):
             wrong.append(f"{path.name}:{line} imports {target}: the runtime never imports build-time or test code")
         elif top == "edge_ser" and target != "edge_ser" and layer_of(target) > layer_of(here):
             wrong.append(f"{path.name}:{line} ({LAYERS[layer_of(here)] or 'base'}) imports {target} "
                          f"({LAYERS[layer_of(target)]}), a higher layer")
+    assert not wrong, "\n".join(wrong)
+
+
+OUTSIDE_TESTS = sorted(p for folder in ("edge_ser_train", "edge_ser_testing", "bench")
+                       for p in (REPO / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", OUTSIDE_TESTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_only_tests_import_the_test_suite(path: Path) -> None:
+    """Training and benchmarks share helpers through edge_ser_testing, never by importing tests/;
+    and those helpers stay plain Python, so a benchmark does not need pytest."""
+    forbidden = ("tests", "pytest") if path.is_relative_to(REPO / "edge_ser_testing") else ("tests",)
+    wrong = [f"{path.name}:{line} imports {target}" for line, target in imports(path)
+             if target.split(".")[0] in forbidden]
     assert not wrong, "\n".join(wrong)
 
 

@@ -10,6 +10,7 @@ import soundfile
 
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.corpora import combine, load_corpus, load_csv, load_folders, load_source
+from edge_ser_train.errors import TrainingError
 from edge_ser_train.labels import LABEL_SETS, canonical_label
 
 RAVDESS = Path(__file__).parents[1].parent / "shared/data/ravdess"
@@ -78,7 +79,7 @@ def test_csv_manifest_and_folder_per_label(tmp_path: Path) -> None:
     assert labels_and_speakers(load_folders(tmp_path / "mine")) == {
         ("anna_001.wav", "happy", "folders:anna"), ("bob-2.wav", "sad", "folders:bob")}
     (tmp_path / "bad.csv").write_text("file,label\nx.wav,angry\n")
-    with pytest.raises(ValueError, match="speaker"):
+    with pytest.raises(TrainingError, match="speaker"):
         load_csv(tmp_path / "bad.csv")
 
 
@@ -87,7 +88,7 @@ def test_combined_sources_keep_speakers_apart_and_refuse_duplicates(tmp_path: Pa
     touch(tmp_path / "e", "wav/03a01Wa.wav")
     both = combine([load_source(f"ravdess={tmp_path / 'r'}"), load_source(f"emodb={tmp_path / 'e'}")])
     assert sorted(u.speaker for u in both) == ["emodb:03", "ravdess:03"]
-    with pytest.raises(ValueError, match="more than one source"):
+    with pytest.raises(TrainingError, match="more than one source"):
         combine([load_corpus("emodb", tmp_path / "e"), load_corpus("emodb", tmp_path / "e")])
 
 
@@ -97,7 +98,7 @@ def test_label_sets_merge_and_drop() -> None:
     assert four.index("fearful") is None and four.index("boredom") is None
     assert LABEL_SETS["ravdess8"].index("calm") == 1
     assert canonical_label("Pleasant_Surprise") == "surprised"
-    with pytest.raises(ValueError, match="unknown emotion"):
+    with pytest.raises(TrainingError, match="unknown emotion"):
         canonical_label("contempt")
 
 

@@ -16,9 +16,10 @@ import numpy as np
 
 from edge_ser.audio.mic import MicSource
 from edge_ser.protocol.payloads import load_schema
+from edge_ser_testing.broker import MosquittoBroker, wait_until
 from tests.audio_fixtures import espeak_wav
 from tests.daemon_process import REPO, DaemonProcess, synthetic_speech_wav
-from tests.mqtt_fixtures import MosquittoBroker, MqttCollector, wait_until
+from tests.mqtt_fixtures import MqttCollector
 from tests.pulse_fixtures import VirtualMic
 
 DEVICE = "mic-dev"

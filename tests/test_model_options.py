@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_ser.errors import ConfigError
 from edge_ser_train.examples import ExampleSet
 from edge_ser_train.export import to_int8_tflite
 from edge_ser_train.models import ModelConfig, build_model
@@ -31,7 +32,7 @@ def test_statistics_pooling_converts_to_full_int8_and_reloads(tmp_path: Path) ->
 
 
 def test_unknown_pooling_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="pooling"):
         ModelConfig(pooling="max")
 
 
@@ -65,7 +66,7 @@ def test_epoch_selection_by_clip_ua_breaks_ties_on_the_loss() -> None:
 def test_unknown_monitor_is_refused() -> None:
     from edge_ser_train.fit import TrainConfig
 
-    with pytest.raises(ValueError, match="monitor"):
+    with pytest.raises(ConfigError, match="monitor"):
         TrainConfig(monitor="accuracy")
 
 
@@ -81,8 +82,8 @@ def test_cosine_schedule_decays_from_the_initial_rate_towards_zero() -> None:
 def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers() -> None:
     from edge_ser.features.config import FeatureConfig
     from edge_ser.recognise.segmenter import WindowSpec
+    from edge_ser_testing.synthetic import synthetic_windows
     from edge_ser_train.fit import TrainConfig, train_model
-    from edge_ser_train.synthetic import synthetic_windows
 
     x, y = synthetic_windows(3, 3, FeatureConfig(), WindowSpec(40, 10))
     clips = np.arange(len(y))
@@ -94,7 +95,7 @@ def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers()
     assert history.best_epoch == 5 and len(history.train_loss) == 6  # patience 1 did not stop it
     assert np.isnan(history.val_ua).all()
     assert history.train_loss[-1] < history.train_loss[0]
-    with pytest.raises(ValueError, match="schedule"):
+    with pytest.raises(ConfigError, match="schedule"):
         TrainConfig(schedule="step")
 
 

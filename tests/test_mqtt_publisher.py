@@ -23,7 +23,8 @@ from edge_ser.mqtt.discovery import discovery_messages
 from edge_ser.mqtt.publisher import MqttPublisher
 from edge_ser.mqtt.settings import MqttSettings
 from edge_ser.protocol.payloads import load_schema, make_event, make_state, new_event_id
-from tests.mqtt_fixtures import MosquittoBroker, MqttCollector, make_ca, wait_until
+from edge_ser_testing.broker import MosquittoBroker, wait_until
+from tests.mqtt_fixtures import MqttCollector, make_ca, running_broker
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE = "dev1"
@@ -645,12 +646,8 @@ def test_discovery_disabled_publishes_no_configs(
 def acl_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     """A broker using firmware_config/mosquitto/acl, with two devices and Home Assistant as users."""
     users = {DEVICE: "dev1-pw", "dev2": "dev2-pw", "homeassistant": "ha-pw"}
-    broker = MosquittoBroker(
-        tmp_path / "acl-broker", users=users, acl_file=REPO / "firmware_config" / "mosquitto" / "acl"
-    )
-    broker.start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path / "acl-broker", users=users,
+                              acl_file=REPO / "firmware_config" / "mosquitto" / "acl")
 
 
 def test_example_acl_confines_each_device_to_its_own_topics(

@@ -3,7 +3,6 @@ verified int8 -> edge_ser predicts it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +11,14 @@ from edge_ser.audio.wavfile import write_wav
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.recogniser import Recogniser, analyse
-from edge_ser_train.convert import convert_and_write, save_recipe
+from edge_ser_testing.synthetic import synthetic_clip
+from edge_ser_train.convert import convert_and_write, load_recipe, save_recipe
 from edge_ser_train.corpora import load_folders
 from edge_ser_train.examples import ExampleConfig, build_examples
 from edge_ser_train.fit import TrainConfig, train_model
 from edge_ser_train.labels import LABEL_SETS
 from edge_ser_train.models import ModelConfig
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale
-from edge_ser_train.synthetic import synthetic_clip
 
 LABELS = LABEL_SETS["four"]  # neutral, happy, sad, angry: one generated pitch each
 
@@ -51,8 +50,8 @@ def test_train_convert_load_predict(tmp_path: Path) -> None:
     keras_path = tmp_path / "model.keras"
     save_recipe(keras_path, LABELS, examples, fit, held_out, utterances, {"coefficient_scale": list(scale)})
     out = tmp_path / "model.tflite"
-    manifest = convert_and_write(model, json.loads(keras_path.with_suffix(".recipe.json").read_text()),
-                                 utterances, out, name="e2e", version="0", cache=None)
+    manifest = convert_and_write(model, load_recipe(keras_path), utterances, out, name="e2e", version="0",
+                                 cache=None)
     assert manifest.provenance["split"]["train_speakers"] == fit
     assert manifest.metrics["verification"]["top1_agreement"] >= 0.9
     assert manifest.features.coefficient_scale == scale  # the device divides by what training divided by

@@ -1,7 +1,7 @@
 """The device configuration: one TOML file mapped onto validated, frozen dataclasses.
 
-Each stage owns the dataclass of its own settings (GateConfig in vad, InferenceConfig in
-smoothing, MqttSettings in mqtt_publisher); this module only maps TOML sections onto them and
+Each stage owns the dataclass of its own settings (GateConfig in recognise.gate, InferenceConfig in
+recognise.labelling, MqttSettings in mqtt.settings); this module only maps TOML sections onto them and
 checks every value against the field's type, so a typo or a wrong type is refused at start with
 the file, the key (`mqtt.port`) and what was expected, instead of surfacing hours later. Unknown
 sections and keys are errors for the same reason. Relative paths in the file are taken relative to it.

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from edge_ser import __version__
-from edge_ser.errors import EdgeSerError
+from edge_ser.errors import exit_status
 
 # subcommand -> module with `add_arguments(parser)` and `main(args) -> int`
 COMMANDS = {
@@ -33,13 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return int(importlib.import_module(COMMANDS[args.command][0]).main(args))
-    except EdgeSerError as exc:
-        print(f"edge-ser: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return exit_status("edge-ser", lambda: int(importlib.import_module(COMMANDS[args.command][0]).main(args)))
 
 
 if __name__ == "__main__":

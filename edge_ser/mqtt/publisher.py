@@ -1,6 +1,6 @@
 """MQTT side of the daemon: status, retained state, durable events, commands, HA discovery.
 
-Topics (docs/DESIGN.md, MQTT contract), with ``<base> = <prefix>/<device_id>``:
+Topics (docs/DESIGN.md §7, MQTT contract), with ``<base> = <prefix>/<device_id>``:
 ``<base>/status`` retained ``online``/``offline`` (``offline`` is also the last will),
 ``<base>/state`` retained JSON, ``<base>/event`` JSON per utterance, ``<base>/cmd`` in,
 ``<base>/cmd/result`` out, and Home Assistant discovery under ``<discovery_prefix>/…/config``.

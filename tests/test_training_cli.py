@@ -1,0 +1,137 @@
+"""The training tools on user mistakes: one line `<prog>: error: <what is wrong>`, exit status 2,
+no traceback, for each console entry point, and before any slow work (TensorFlow, features)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_ser.audio.wavfile import write_wav
+from edge_ser.errors import AudioFileError
+from edge_ser_train import build_default, convert, train
+from edge_ser_train.audio import read_corpus_audio
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ravdess_clip(root: Path, emotion: str, actor: str) -> Path:
+    """A RAVDESS-named clip of near-silence: the loaders read names, not sound."""
+    path = root / f"Actor_{actor}" / f"03-01-{emotion}-01-01-01-{actor}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(path, np.zeros(1600), 16000)
+    return path
+
+
+def one_error_line(err: str, prog: str) -> str:
+    """The message of the single error line `prog` printed; fails on anything else (a traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), err
+    return lines[0].removeprefix(f"{prog}: error: ")
+
+
+@pytest.mark.parametrize(("module", "prog", "args", "message"), [
+    ("train", "edge-ser-train", ["--data", "{tmp}/nowhere", "--out", "{tmp}/run"],
+     "{tmp}/nowhere: corpus folder not found"),
+    ("convert", "edge-ser-convert", ["--model", "{tmp}/m.keras", "--data", "{tmp}", "--out", "{tmp}/m.tflite"],
+     "{tmp}/m.keras: Keras model not found"),
+    ("build_default", "build_default", ["--data", "tess-ish={tmp}", "--out", "{tmp}/m.tflite"],
+     "unknown corpus 'tess-ish'; known: ravdess, crema-d, tess, savee, emodb (or csv, folders)"),
+    ("summarise", "summarise", ["{tmp}"], "no metrics.json in {tmp}"),
+])
+def test_each_entry_point_reports_a_mistake_in_one_line(tmp_path: Path, module: str, prog: str, args: list[str],
+                                                        message: str) -> None:
+    """As a user runs them: a real process, so a traceback or a wrong exit status cannot hide."""
+    argv = [a.format(tmp=tmp_path) for a in args]
+    done = subprocess.run([sys.executable, "-m", f"edge_ser_train.{module}", *argv], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert one_error_line(done.stderr, prog) == message.format(tmp=tmp_path)
+    assert done.stdout == ""
+
+
+def run_train(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    status = train.main(argv)
+    return status, capsys.readouterr().err
+
+
+def test_a_corpus_folder_without_its_clips_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    status, err = run_train(["--data", f"{tmp_path / 'empty'}", "--out", f"{tmp_path / 'run'}"], capsys)
+    assert status == 2
+    assert one_error_line(err, "edge-ser-train") == f"{tmp_path / 'empty'}: no ravdess clips found under " \
+                                                     f"{tmp_path / 'empty'}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mine" / "contempt").mkdir(parents=True)
+    write_wav(tmp_path / "mine" / "contempt" / "anna_1.wav", np.zeros(1600), 16000)
+    status, err = run_train(["--data", f"folders={tmp_path / 'mine'}", "--out", f"{tmp_path / 'run'}"], capsys)
+    assert status == 2
+    assert one_error_line(err, "edge-ser-train").startswith(
+        f"{tmp_path / 'mine' / 'contempt'}: the folder names the label: unknown emotion label 'contempt'; known: ")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--val-speakers", "0", "--schedule", "plateau"],
+     "--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine"),
+    (["--members", "0"], "members must be >= 1, not 0"),
+    (["--n-mfcc", "80"], "invalid feature config: n_mfcc must be in 1..n_mels"),
+    (["--data", "csv=/no/such/list.csv"], "/no/such/list.csv: CSV manifest not found"),
+    (["--data", "ravdess="], "data source 'ravdess=' must look like [KIND=]PATH "
+                             "(KIND: ravdess, crema-d, tess, savee, emodb, csv, folders)"),
+])
+def test_contradictory_or_broken_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     options: list[str], message: str) -> None:
+    ravdess_clip(tmp_path / "ravdess", "05", "01")
+    argv = ["--data", str(tmp_path / "ravdess"), "--out", str(tmp_path / "run"), *options]
+    status, err = run_train(argv, capsys)
+    assert (status, one_error_line(err, "edge-ser-train")) == (2, message)
+
+
+def test_a_file_listed_by_two_sources_is_refused_by_build_default(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    clip = ravdess_clip(tmp_path / "ravdess", "05", "01")
+    source = f"ravdess={tmp_path / 'ravdess'}"
+    assert build_default.main(["--data", source, "--data", source, "--out", str(tmp_path / "m.tflite")]) == 2
+    assert one_error_line(capsys.readouterr().err, "build_default") == f"{clip} appears in more than one source"
+
+
+def keras_file_with_recipe(tmp_path: Path, recipe: dict | None) -> Path:
+    """A stand-in .keras path (convert checks inputs before loading it) and, if given, its recipe."""
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not read: the inputs are refused first")
+    if recipe is not None:
+        convert.recipe_path(model).write_text(json.dumps(recipe))
+    return model
+
+
+@pytest.mark.parametrize(("recipe", "message"), [
+    (None, "{recipe}: recipe (written beside the model when it was trained) not found"),
+    ({"labels": "seven", "examples": {}}, "{recipe}: the recipe lacks train_speakers, held_out_speakers, corpora"),
+    ({"labels": "nine", "examples": {}, "train_speakers": [], "held_out_speakers": [], "corpora": []},
+     "unknown label set 'nine'; known: four, ravdess8, seven"),
+])
+def test_convert_refuses_a_missing_or_broken_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    recipe: dict | None, message: str) -> None:
+    model = keras_file_with_recipe(tmp_path, recipe)
+    ravdess_clip(tmp_path / "ravdess", "05", "01")
+    status = convert.main(["--model", str(model), "--data", str(tmp_path / "ravdess"),
+                           "--out", str(tmp_path / "out.tflite")])
+    expected = message.format(recipe=convert.recipe_path(model))
+    assert (status, one_error_line(capsys.readouterr().err, "edge-ser-convert")) == (2, expected)
+    assert not (tmp_path / "out.tflite").exists()
+
+
+def test_an_unreadable_corpus_file_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "03-01-05-01-01-01-01.wav"
+    broken.write_bytes(b"RIFF but not really")
+    with pytest.raises(AudioFileError, match=r"03-01-05-01-01-01-01\.wav: cannot read audio \(Format not"):
+        read_corpus_audio(broken, 16000)
+    with pytest.raises(AudioFileError, match=r"gone\.wav: cannot read audio \(no such file\)"):
+        read_corpus_audio(tmp_path / "gone.wav", 16000)
