@@ -37,7 +37,7 @@ bench: $(VENV)/.dev
 	$(VPY) -m bench.run_all
 
 lint: $(VENV)/.dev
-	$(VPY) -m ruff check edge_ser converter tests bench
+	bash scripts/lint.sh
 
 model: $(VENV)/.dev
 	$(VPY) -m edge_ser_train.build_default --data $(DATA)
