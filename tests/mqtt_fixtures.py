@@ -24,15 +24,6 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 import pytest
 
-# Only the fixtures: conftest star-imports this module; tests import the helpers by name.
-__all__ = [
-    "mqtt_broker",
-    "mqtt_collector",
-    "mqtt_persistent_broker",
-    "mqtt_tls_broker",
-    "tls_material",
-]
-
 T = TypeVar("T")
 
 WAIT_S = 10.0  # generous: the suite must pass on a loaded 2-core machine

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edge_ser.audio.wavfile import write_wav
 from edge_ser.features.config import FeatureConfig
@@ -21,6 +22,8 @@ from edge_ser_train.labels import LABEL_SETS
 from edge_ser_train.models import ModelConfig
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale
 from edge_ser_train.synthetic import synthetic_clip
+
+pytestmark = pytest.mark.slow
 
 LABELS = LABEL_SETS["four"]  # neutral, happy, sad, angry: one generated pitch each
 
