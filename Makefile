@@ -45,4 +45,4 @@ model: $(VENV)/.dev
 	$(VPY) -m edge_ser_train.build_default --data $(DATA)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
