@@ -1,22 +1,22 @@
-# Every target sets up what it needs: Debian packages (apt, with sudo when not root) and .venv.
+# Every target sets up what it needs: Debian packages (`make deps`: apt, with sudo when not root,
+# and only when one is missing, so a set-up machine never runs apt-get) and .venv.
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 DATA ?= ../shared/data/ravdess
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint model setup-apt setup-runtime setup-dev setup-train clean
+.PHONY: run test bench lint model deps setup-runtime setup-dev clean
 
-$(VENV)/.created:
+$(VENV)/.created: | deps  # python3-venv, and portaudio19-dev for the PyAudio build
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	touch $@
 
-setup-apt:
+deps:
 	@bash scripts/setup_apt.sh
 
-$(VENV)/.runtime: $(VENV)/.created pyproject.toml | setup-apt
+$(VENV)/.runtime: $(VENV)/.created pyproject.toml
 	$(VPY) -m pip install --quiet -e '.[mic]'
 	touch $@
 
@@ -27,20 +27,22 @@ $(VENV)/.dev: $(VENV)/.runtime
 setup-runtime: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
-run: $(VENV)/.runtime
+# run and test also need deps directly: mosquitto, PulseAudio and espeak-ng are used at run time,
+# and an existing .venv says nothing about them.
+run: $(VENV)/.runtime | deps
 	bash scripts/run.sh
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev | deps
 	bash scripts/test.sh
 
 bench: $(VENV)/.dev
 	$(VPY) -m bench.run_all
 
 lint: $(VENV)/.dev
-	$(VPY) -m ruff check edge_ser edge_ser_train tests bench
+	bash scripts/lint.sh
 
 model: $(VENV)/.dev
 	$(VPY) -m edge_ser_train.build_default --data $(DATA)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

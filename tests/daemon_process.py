@@ -22,8 +22,6 @@ import pytest
 from edge_ser.audio.wavfile import write_wav
 from edge_ser_testing.synthetic import synthetic_clip
 
-__all__ = ["DaemonProcess", "daemon_runner", "silence_wav", "synthetic_speech_wav"]
-
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = REPO / "tests" / "fixtures" / "tiny.tflite"
 WAIT_S = 20.0  # generous: the suite must pass on a loaded 2-core machine

@@ -21,15 +21,6 @@ import pytest
 
 from edge_ser_testing.broker import WAIT_S, MosquittoBroker, TlsMaterial, ToolMissing, require_tool, wait_until
 
-# Only the fixtures: conftest star-imports this module; tests import the helpers by name.
-__all__ = [
-    "mqtt_broker",
-    "mqtt_collector",
-    "mqtt_persistent_broker",
-    "mqtt_tls_broker",
-    "tls_material",
-]
-
 
 def _require(name: str) -> str:
     """A program's path, or a skipped test where it is not installed."""

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["VirtualMic", "pulse_factory", "virtual_mic"]
-
 WAIT_S = 15.0
 
 

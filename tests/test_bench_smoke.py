@@ -15,6 +15,9 @@ import pytest
 from bench import classifier as classifier_bench
 from bench import run_all
 
+# The benchmarks start child processes (cold starts; the daemon on a mosquitto broker) and take seconds.
+pytestmark = pytest.mark.integration
+
 pytest.importorskip("librosa")
 pytest.importorskip("python_speech_features")
 
@@ -72,6 +75,7 @@ def test_daemon_benchmark_writes_valid_json(tmp_path: Path) -> None:
     assert len(record["timings"]["rss_kb"]["raw"]) >= 1
 
 
+@pytest.mark.slow
 def test_classifier_benchmark_writes_valid_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("tensorflow")
     # Creating the tflite-runtime venv needs the network; the smoke test checks that its absence is

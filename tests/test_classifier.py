@@ -63,6 +63,7 @@ def test_matches_a_hand_driven_interpreter(tiny_model: Path) -> None:
         np.testing.assert_allclose(clf.predict(x), expected / expected.sum(), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_tensorflow_backend_agrees_with_litert(tiny_model: Path) -> None:
     pytest.importorskip("tensorflow", reason="full TensorFlow is only in the train extra")
     litert = Classifier(tiny_model, backend="ai-edge-litert")

@@ -43,6 +43,7 @@ def trained() -> tuple[object, ExampleSet, ExampleSet]:
     return model, train, held_out
 
 
+@pytest.mark.slow
 def test_a_faithful_conversion_is_accepted_and_loads_in_edge_ser(trained, tmp_path: Path) -> None:
     model, train, held_out = trained
     tflite, comparison = verified_int8(model, train, held_out, LABELS)
@@ -54,6 +55,7 @@ def test_a_faithful_conversion_is_accepted_and_loads_in_edge_ser(trained, tmp_pa
     assert probs.shape == (3,) and probs.argmax() == held_out.y[0]
 
 
+@pytest.mark.slow
 def test_a_weightless_conversion_is_refused(trained, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The Keras-3 SavedModel trap yields a model without weights; simulate it by converting a
     zeroed copy while verification compares against the real float model. The refusal reaches the
@@ -74,6 +76,7 @@ def test_a_weightless_conversion_is_refused(trained, monkeypatch, capsys: pytest
     assert err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_nan_model_is_refused(trained) -> None:
     import keras
 
@@ -92,6 +95,7 @@ def test_feature_config_mismatch_is_rejected_at_load() -> None:
         Classifier(TINY, expected_features=FeatureConfig(normalisation="cmn"))
 
 
+@pytest.mark.slow
 def test_an_ensemble_averages_its_members_and_converts_to_one_int8_model(trained) -> None:
     import keras
 
@@ -106,6 +110,7 @@ def test_an_ensemble_averages_its_members_and_converts_to_one_int8_model(trained
     assert comparison.top1_agreement >= 0.97 and comparison.int8_scores["clip"]["ua"] > 0.7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pooling", ["mean", "stats"])
 def test_folding_the_coefficient_scale_keeps_the_models_outputs(pooling: str) -> None:
     rng = np.random.default_rng(0)

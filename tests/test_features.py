@@ -52,7 +52,8 @@ def test_mel_filterbank_matches_librosa() -> None:
         np.testing.assert_allclose(mel_filterbank(cfg).T, ref, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("chunk", [160, 1000, 4096, 1, 777])
+# One sample a push is the extreme case, and some 10 s apiece: slow, so the quick loop keeps the other sizes.
+@pytest.mark.parametrize("chunk", [160, 1000, 4096, pytest.param(1, marks=pytest.mark.slow), 777])
 @pytest.mark.parametrize("pitch", [False, True], ids=["mfcc", "mfcc+pitch"])
 def test_streaming_is_identical_to_batch_for_any_chunk_size(speech_16k: np.ndarray, chunk: int, pitch: bool) -> None:
     cfg = FeatureConfig(pitch=pitch)

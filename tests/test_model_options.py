@@ -15,6 +15,7 @@ from edge_ser_train.models import ModelConfig, build_model
 from edge_ser_train.speaker_norm import speaker_normalise, speaker_statistics
 
 
+@pytest.mark.slow
 def test_statistics_pooling_converts_to_full_int8_and_reloads(tmp_path: Path) -> None:
     import keras
     from ai_edge_litert.interpreter import Interpreter
@@ -79,6 +80,7 @@ def test_cosine_schedule_decays_from_the_initial_rate_towards_zero() -> None:
     assert all(a > b for a, b in itertools.pairwise(rates)) and 0 < rates[-1] < 1e-5
 
 
+@pytest.mark.slow
 def test_cosine_schedule_keeps_the_last_epoch_and_needs_no_validation_speakers() -> None:
     from edge_ser.features.config import FeatureConfig
     from edge_ser.recognise.segmenter import WindowSpec

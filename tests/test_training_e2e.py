@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edge_ser.audio.wavfile import write_wav
 from edge_ser.features.config import FeatureConfig
@@ -19,6 +20,8 @@ from edge_ser_train.fit import TrainConfig, train_model
 from edge_ser_train.labels import LABEL_SETS
 from edge_ser_train.models import ModelConfig
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale
+
+pytestmark = pytest.mark.slow
 
 LABELS = LABEL_SETS["four"]  # neutral, happy, sad, angry: one generated pitch each
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,10 +27,10 @@ def _probabilities(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, floa
 
 
 def describe(path: Path, clip: ClipAnalysis, labels: tuple[str, ...], sample_rate: int, duration: float,
-             timeline: bool) -> dict[str, object]:
+             timeline: bool) -> dict[str, Any]:
     """The JSON-ready result for one file."""
     probs = clip.probabilities
-    result: dict[str, object] = {"path": str(path), "duration_s": round(duration, 3),
+    result: dict[str, Any] = {"path": str(path), "duration_s": round(duration, 3),
                                  "speech_windows": len(clip.windows)}
     if probs is None:
         result.update(label=None, confidence=None, probabilities={})
@@ -48,13 +49,13 @@ def describe(path: Path, clip: ClipAnalysis, labels: tuple[str, ...], sample_rat
     return result
 
 
-def format_text(result: dict[str, object]) -> str:
+def format_text(result: dict[str, Any]) -> str:
     if result["label"] is None:
         head = f"{result['path']}: no speech detected"
     else:
-        probs = " ".join(f"{k}={v:.2f}" for k, v in result["probabilities"].items())  # type: ignore[union-attr]
+        probs = " ".join(f"{k}={v:.2f}" for k, v in result["probabilities"].items())
         head = f"{result['path']}: {result['label']} ({result['confidence']:.2f})  {probs}"
     rows = [head]
-    for w in result.get("timeline", []):  # type: ignore[union-attr]
+    for w in result.get("timeline", []):
         rows.append(f"  {w['start_s']:8.2f}s - {w['end_s']:8.2f}s  {w['label']:<10} {w['confidence']:.2f}")
     return "\n".join(rows)

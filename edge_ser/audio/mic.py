@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -199,7 +199,7 @@ class MicSource(AudioSource):
                 yield from self._pause(delay)
                 delay = min(delay * 2, self.retry_max_s)
 
-    def _pump(self, capture: _Capture) -> Iterator[np.ndarray]:
+    def _pump(self, capture: _Capture) -> Generator[np.ndarray, None, bool]:
         """Chunks from one open stream until it stalls or the source is closed; True if any arrived."""
         resampler = StreamResampler(capture.rate, self.sample_rate)
         heard, quiet = False, 0.0

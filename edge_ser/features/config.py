@@ -106,6 +106,7 @@ class FeatureConfig:
         if unknown:
             raise ConfigError(f"unknown feature config keys: {', '.join(unknown)}")
         fields = dict(data)
-        if isinstance(fields.get("coefficient_scale"), list):  # JSON has no tuples
-            fields["coefficient_scale"] = tuple(fields["coefficient_scale"])
+        scale = fields.get("coefficient_scale")
+        if isinstance(scale, list):  # JSON has no tuples
+            fields["coefficient_scale"] = tuple(scale)
         return cls(**fields)  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ def frame_energy_db(frames: np.ndarray) -> np.ndarray:
     """Mean power of each raw float32 frame in dBFS (input in [-1, 1]); used by the voice gate.
     In place and with ready-made scalars: it runs on every push, a few frames at a time, so the
     cost is NumPy's per-call overhead, not the arithmetic."""
-    power = np.einsum("ij,ij->i", frames, frames)
+    power: np.ndarray = np.einsum("ij,ij->i", frames, frames)
     power /= np.float32(max(frames.shape[-1], 1))
     np.maximum(power, _POWER_FLOOR, out=power)
     np.log10(power, out=power)

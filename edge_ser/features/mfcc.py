@@ -84,7 +84,7 @@ def power_spectrum(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     the same magnitudes as librosa's centred padding, because a circular shift only changes phase."""
     padded = np.zeros((len(frames), cfg.n_fft), dtype=np.float32)
     np.multiply(frames, analysis_window(cfg), out=padded[:, : cfg.frame_length])
-    power = np.abs(fft_module().rfft(padded, axis=-1, overwrite_x=True))  # |z| of complex64 is float32
+    power: np.ndarray = np.abs(fft_module().rfft(padded, axis=-1, overwrite_x=True))  # |z| of complex64 is float32
     power *= power
     return power
 
@@ -108,7 +108,7 @@ def _grouped_matmul(rows: np.ndarray, matrix: np.ndarray, first: int) -> np.ndar
     else:
         padded = np.zeros((total, width), dtype=rows.dtype)
         padded[lead : lead + n] = rows
-    out = np.matmul(padded.reshape(-1, MATMUL_GROUP, width), matrix)
+    out: np.ndarray = np.matmul(padded.reshape(-1, MATMUL_GROUP, width), matrix)
     return out.reshape(total, matrix.shape[1])[lead : lead + n]
 
 

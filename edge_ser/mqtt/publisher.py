@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_ser.errors import ConfigError
 from edge_ser.mqtt.discovery import discovery_messages
@@ -293,7 +295,7 @@ class MqttPublisher:
 
     def _new_connection(self, generation: int) -> _Connection:
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             clean_session=True,
             protocol=mqtt.MQTTv311,
@@ -397,7 +399,7 @@ class MqttPublisher:
             return conn if conn is not None and conn.connected else None
 
     def _on_connect(
-        self, client: mqtt.Client, conn: _Connection, flags: Any, reason: mqtt.ReasonCode, properties: Any
+        self, client: mqtt.Client, conn: _Connection, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         where = f"{self.settings.host}:{self.settings.port}"
         if reason.is_failure:
@@ -427,7 +429,7 @@ class MqttPublisher:
         self._wake.put(None)
 
     def _on_disconnect(
-        self, client: mqtt.Client, conn: _Connection, flags: Any, reason: mqtt.ReasonCode, properties: Any
+        self, client: mqtt.Client, conn: _Connection, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         with self._conn_lock:
             was_connected = conn.connected
@@ -459,7 +461,7 @@ class MqttPublisher:
             return
         client.publish(self.cmd_result_topic, self._answer(message.payload), qos=1)
 
-    def _answer(self, payload: bytes) -> str:
+    def _answer(self, payload: bytes | bytearray) -> str:
         """Run one command and return the JSON result; every failure becomes an error result."""
         try:
             cmd = parse_command(payload)

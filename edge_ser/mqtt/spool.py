@@ -66,8 +66,8 @@ class Spool:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         # Cached so stats() and the bound check never scan the table; only changed after a commit.
-        self._pending = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        self._dropped = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
+        self._pending: int = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        self._dropped: int = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
         # A smaller bound than the previous run's backlog applies at once.
         with self._lock:
             with self._db:

@@ -29,7 +29,7 @@ class CommandError(ValueError):
         self.command = command
 
 
-def parse_command(payload: bytes) -> dict[str, Any]:
+def parse_command(payload: bytes | bytearray) -> dict[str, Any]:
     """Decode a ``<base>/cmd`` payload into ``{"command": canonical, "id": ...}``.
 
     Raises ``CommandError`` with a message fit to send back to the sender, plus the request's id

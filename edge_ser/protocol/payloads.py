@@ -150,4 +150,5 @@ def load_schema(name: str) -> dict[str, Any]:
     if not path.is_file():
         available = sorted(p.stem for p in _SCHEMA_DIR.glob("*.json"))
         raise FileNotFoundError(f"no schema {name!r} in {_SCHEMA_DIR}; available: {available}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
