@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 class EdgeSerError(Exception):
@@ -24,6 +25,17 @@ class AudioFileError(EdgeSerError):
 
 class ModelError(EdgeSerError):
     """A model or its manifest is missing, corrupt, or does not fit this runtime."""
+
+
+def read_user_file(path: Path, what: str, error: type[EdgeSerError], missing: str = "") -> str:
+    """The text of a file the user named, or `error` saying which file and why it cannot be read
+    (`missing`: a hint appended when it does not exist)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found{missing}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read {what}: {exc}") from None
 
 
 def exit_status(prog: str, command: Callable[[], int | None]) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_ser.errors import ConfigError
+from edge_ser.errors import ConfigError, read_user_file
 from edge_ser.model.default import DEFAULT_MODEL
 from edge_ser.mqtt.settings import MqttSettings
 from edge_ser.recognise.gate import GateConfig
@@ -151,12 +151,9 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
     if path is not None:
         path = Path(path)
         origin, base = str(path), path.resolve().parent
+        text = read_user_file(path, "config file", ConfigError)
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc}") from None
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     from_cli: set[str] = set()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_ser.errors import ConfigError, ModelError
+from edge_ser.errors import ConfigError, ModelError, read_user_file
 from edge_ser.features.config import FeatureConfig
 
 MANIFEST_FORMAT = 1
@@ -114,12 +114,9 @@ class Manifest:
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
         path = Path(path)
+        text = read_user_file(path, "manifest", ModelError, " (every .tflite needs its .json beside it)")
         try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ModelError(f"{path}: manifest not found (every .tflite needs its .json beside it)") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ModelError(f"{path}: cannot read manifest: {exc}") from None
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelError(f"{path}: manifest is not valid JSON: {exc}") from None
         if not isinstance(data, dict):

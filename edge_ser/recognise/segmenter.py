@@ -105,7 +105,7 @@ class Segmenter:
     def reset(self) -> None:
         """Start afresh, as at the start of a stream (the noise floor too)."""
         self._floor = NoiseFloor(self.gate, self.features.frame_seconds)
-        self._speech = np.zeros(self.history_frames, dtype=bool)  # ring: is frame t speech, at t % size
+        self._speech = [False] * self.history_frames  # ring: is frame t speech, at t % size
         self._next = 0  # global index of the next frame
         self._run = 0  # consecutive speech frames while idle
         self._active = False
@@ -116,11 +116,18 @@ class Segmenter:
     def push(self, energy_db: np.ndarray) -> list[Segment]:
         """Consume the energies of the next frames; return what they completed, in stream order."""
         out: list[Segment] = []
-        size = self.history_frames
-        for is_speech in self._floor.is_speech(energy_db):
-            t = self._next
-            self._speech[t % size] = is_speech
-            self._next += 1
+        size, ring, first = self.history_frames, self._speech, self._next
+        flags = self._floor.is_speech(energy_db)
+        if not flags:
+            return out
+        self._next += len(flags)
+        if not self._active and not any(flags):  # the usual case between utterances: nothing to decide
+            for t in range(first, self._next):
+                ring[t % size] = False
+            self._run = 0
+            return out
+        for t, is_speech in enumerate(flags, first):
+            ring[t % size] = is_speech
             self._step(t, is_speech, out)
         return out
 
@@ -176,8 +183,9 @@ class Segmenter:
     def _emit(self, start: int, out: list[Segment], *, require_speech: bool) -> None:
         w = self.spec.window_frames
         first = max(start, 0)
-        speech = self._speech[np.arange(first, start + w) % self.history_frames]
-        fraction = float(speech.mean()) if len(speech) else 0.0
+        size = self.history_frames
+        frames = range(first, start + w)
+        fraction = sum(self._speech[t % size] for t in frames) / len(frames) if len(frames) else 0.0
         if require_speech and fraction < self.spec.min_speech_fraction:
             return
         feats = self.frames.features(first, start + w)
