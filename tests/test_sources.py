@@ -16,7 +16,7 @@ from edge_ser.app.build import open_source
 from edge_ser.app.config import AudioConfig
 from edge_ser.audio.file import FileSource
 from edge_ser.audio.mic import DeviceUnavailable, InputDevice, choose_device
-from edge_ser.audio.pcm import as_float
+from edge_ser.audio.pcm import pcm16_to_float
 from edge_ser.audio.stdin import StdinSource
 from edge_ser.audio.wavfile import load_audio, write_wav
 
@@ -33,7 +33,7 @@ def test_file_source_fast_delivers_the_whole_file_at_the_model_rate(tone_44k: Pa
     source = open_source(AudioConfig(source="file", file=str(tone_44k), realtime=False, chunk_ms=100), 16000)
     chunks = list(source.chunks())
     assert {len(c) for c in chunks[:-1]} == {1600}
-    audio = np.concatenate(list(as_float(chunks)))
+    audio = np.concatenate([pcm16_to_float(c) if c.dtype == np.int16 else c for c in chunks])
     assert np.array_equal(audio, load_audio(tone_44k, 16000))
 
 
@@ -67,7 +67,7 @@ def _pipe_source(pcm: np.ndarray, rate: int, piece: int) -> np.ndarray:
     threading.Thread(target=writer, daemon=True).start()
     source = StdinSource(rate, 16000, 20, fd=read_fd)
     try:
-        return np.concatenate(list(as_float(c for c in source.chunks() if len(c))))
+        return np.concatenate([pcm16_to_float(c) if c.dtype == np.int16 else c for c in source.chunks() if len(c)])
     finally:
         os.close(read_fd)
 

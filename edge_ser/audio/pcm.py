@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -10,12 +10,6 @@ import numpy as np
 def pcm16_to_float(samples: np.ndarray) -> np.ndarray:
     """16-bit PCM to float32 in [-1, 1): the one scaling every source and stage uses."""
     return samples.astype(np.float32) / np.float32(32768.0)
-
-
-def as_float(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """int16 PCM (or float) chunks to float32 in [-1, 1)."""
-    for chunk in chunks:
-        yield pcm16_to_float(chunk) if chunk.dtype == np.int16 else chunk.astype(np.float32, copy=False)
 
 
 def chunked(signal: np.ndarray, size: int) -> Iterator[np.ndarray]:

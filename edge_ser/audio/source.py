@@ -1,8 +1,7 @@
-"""Audio sources: what every source promises the daemon, and the factory that picks one.
+"""Audio sources: what every source promises the daemon (app.build picks one for a config).
 
-A source yields mono chunks at the model's sample rate (int16 or float32, straight into
-`pipeline.as_float`). It also yields an empty chunk at least every HEARTBEAT_S while no audio
-arrives (a stalled microphone, a quiet pipe), so the daemon keeps answering commands and signals
+A source yields mono chunks at the model's sample rate (int16 or float32: the Recogniser takes
+either). It also yields an empty chunk at least every HEARTBEAT_S while no audio arrives (a stalled microphone, a quiet pipe), so the daemon keeps answering commands and signals
 without a second thread of control. `close()` may be called from any thread (a signal handler, an
 MQTT command) and makes `chunks()` end soon. `health` is what the retained state reports.
 """

@@ -88,14 +88,6 @@ class FeatureConfig:
     def frame_seconds(self) -> float:
         return self.hop_length / self.sample_rate
 
-    def frame_start(self, frame: int) -> float:
-        """Time (s) of the first sample of `frame`."""
-        return max(frame, 0) * self.hop_length / self.sample_rate
-
-    def frame_end(self, end_frame: int) -> float:
-        """Time (s) just after the last sample of the frames before `end_frame`."""
-        return ((end_frame - 1) * self.hop_length + self.n_fft) / self.sample_rate
-
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
