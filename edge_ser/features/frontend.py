@@ -73,6 +73,12 @@ def signal_features(signal: np.ndarray, cfg: FeatureConfig,
                       lambda spans, first: frame_features(spans, cfg, first, transform))
 
 
+# Frames computed per call when a window needs them: the FFT temporaries of a whole window
+# (~1 MB with pitch) would stay in the process's heap after the first window (glibc raises its
+# mmap threshold once such a block is freed); 32 frames keep each under 150 kB.
+COMPUTE_FRAMES = 32
+
+
 class StreamingFrontEnd:
     """Incremental front end: `push` samples of any chunk size and get the energy of the frames they
     complete; ask `features(start, end)` for the columns of recent frames.
@@ -156,10 +162,11 @@ class StreamingFrontEnd:
         slots = frames % self.history_frames
         missing = np.flatnonzero(self._cached[slots] != frames)
         if len(missing):
-            lo, hi = start + int(missing[0]), start + int(missing[-1]) + 1
-            fresh = slots[missing[0] : missing[-1] + 1]
-            self._cache[fresh] = frame_features(self._spans(lo, hi), self.cfg, lo, self.transform)
-            self._cached[fresh] = frames[missing[0] : missing[-1] + 1]
+            for lo in range(start + int(missing[0]), start + int(missing[-1]) + 1, COMPUTE_FRAMES):
+                hi = min(lo + COMPUTE_FRAMES, start + int(missing[-1]) + 1)
+                fresh = slots[lo - start : hi - start]
+                self._cache[fresh] = frame_features(self._spans(lo, hi), self.cfg, lo, self.transform)
+                self._cached[fresh] = frames[lo - start : hi - start]
         return self._cache[slots]
 
 
