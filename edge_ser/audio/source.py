@@ -1,9 +1,10 @@
 """Audio sources: what every source promises the daemon (app.build picks one for a config).
 
 A source yields mono chunks at the model's sample rate (int16 or float32: the Recogniser takes
-either). It also yields an empty chunk at least every HEARTBEAT_S while no audio arrives (a stalled microphone, a quiet pipe), so the daemon keeps answering commands and signals
-without a second thread of control. `close()` may be called from any thread (a signal handler, an
-MQTT command) and makes `chunks()` end soon. `health` is what the retained state reports.
+either). It also yields an empty chunk at least every HEARTBEAT_S while no audio arrives (a
+stalled microphone, a quiet pipe), so the daemon keeps answering commands and signals without a
+second thread of control. `close()` may be called from any thread (a signal handler, an MQTT
+command) and makes `chunks()` end soon. `health` is what the retained state reports.
 """
 
 from __future__ import annotations
