@@ -51,6 +51,6 @@ def main(args: argparse.Namespace) -> int:
         if args.plot:
             from edge_ser.monitor.plot import plot_timeline
 
-            plot_timeline(Path(args.plot), signal, rate, clip, classifier.labels, title=str(path))
+            plot_timeline(Path(args.plot), signal, rate, clip, classifier.labels, title=path.name)
         print(json.dumps(result) if args.format == "jsonl" else format_text(result), flush=True)
     return 1 if failed else 0
