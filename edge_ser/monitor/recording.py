@@ -42,13 +42,15 @@ class Analysis:
 
 
 class RecordingAnalyser:
-    """Loads the model once; analyses any number of recordings one after another."""
+    """Loads the model once; analyses any number of recordings one after another (one at a time:
+    the Recogniser is a single stream)."""
 
     def __init__(self, model: str | Path) -> None:
         self.classifier = Classifier(model)
         self.recogniser = Recogniser.from_manifest(self.classifier)
         self.rate = self.classifier.manifest.features.sample_rate
-        self._plots = Path(tempfile.mkdtemp(prefix="edge-ser-monitor-"))
+        # Removed at exit; each plot gets a new name so a view never reads a half-written file.
+        self._plots = tempfile.TemporaryDirectory(prefix="edge-ser-monitor-")
         self._count = 0
 
     def analyse_file(self, path: str | Path) -> Analysis:
@@ -87,7 +89,7 @@ class RecordingAnalyser:
 
         self._count += 1
         try:
-            out = plot_timeline(self._plots / f"timeline-{self._count}.png", signal, self.rate, clip,
+            out = plot_timeline(Path(self._plots.name) / f"timeline-{self._count}.png", signal, self.rate, clip,
                                 self.classifier.labels, title=name)
         except ConfigError as exc:  # matplotlib missing: the labels are still worth showing
             return None, str(exc)

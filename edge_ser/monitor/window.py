@@ -167,6 +167,7 @@ class RecordingTab:
         self.utterances.pack(fill="x")
         self.image: tk.PhotoImage | None = None
         self.last: Analysis | None = None
+        self.busy = False  # one analysis at a time: the analyser holds a single stream
 
     def _choose(self) -> None:
         path = filedialog.askopenfilename(filetypes=[("WAV audio", "*.wav *.WAV"), ("all files", "*")])
@@ -181,6 +182,9 @@ class RecordingTab:
                     lambda a: a.analyse_signal(a.record(RECORD_S), "microphone recording"))
 
     def _start(self, message: str, work: Callable[[RecordingAnalyser], Analysis]) -> None:
+        if self.busy:
+            return
+        self.busy = True
         self.message.configure(text=message)
 
         def run() -> None:
@@ -199,6 +203,7 @@ class RecordingTab:
             result = self._results.get_nowait()
         except queue.Empty:
             return
+        self.busy = False
         if isinstance(result, str):
             self.message.configure(text=result)
             return
