@@ -27,9 +27,9 @@ PREFIX = "edge-ser"
 def monitor() -> Iterator[Callable[..., MonitorClient]]:
     made: list[MonitorClient] = []
 
-    def make(broker: MosquittoBroker, **settings: Any) -> MonitorClient:
+    def make(broker: MosquittoBroker, forget_offline_s: float = 300.0, **settings: Any) -> MonitorClient:
         client = MonitorClient(MqttSettings(host=broker.host, port=broker.port, prefix=PREFIX, **settings),
-                               DeviceBoard(PREFIX))
+                               DeviceBoard(PREFIX, forget_offline_s))
         client.start()
         made.append(client)
         return client
@@ -85,6 +85,18 @@ def test_events_of_two_devices_fill_their_timelines_and_repeats_are_dropped(
     assert (robot.emotion, robot.confidence) == ("angry", 0.9)  # the newest utterance is current
     assert device(snap, "kiosk").timeline[0].label == "neutral"
     assert robot.online is None  # no status seen: shown as unknown, not as online
+
+
+def test_an_offline_device_is_forgotten_after_a_while(mqtt_broker: MosquittoBroker,
+                                                      mqtt_collector: Callable[..., MqttCollector],
+                                                      monitor: Callable[..., MonitorClient]) -> None:
+    board = monitor(mqtt_broker, forget_offline_s=1.0).board
+    pub = mqtt_collector(mqtt_broker, ["unused"])
+    pub.publish(f"{PREFIX}/gone/status", "offline")
+    pub.publish(f"{PREFIX}/here/status", "online")
+    wait_for(board, lambda s: (d := device(s, "gone")) and d.online is False and device(s, "here"), "both shown")
+    snap = wait_for(board, lambda s: device(s, "gone") is None, "offline device forgotten")
+    assert device(snap, "here").online is True  # an online device is never forgotten
 
 
 def test_last_will_marks_a_device_offline_and_a_cleared_status_removes_it(

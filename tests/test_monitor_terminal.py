@@ -99,3 +99,17 @@ def test_tui_on_a_dumb_terminal_prints_plain_frames(mqtt_broker: MosquittoBroker
     assert "happy      " + "#" * 17 + "." * 7 + " 0.70" in out  # ASCII bars: 0.7 of 24 cells
     assert "\x1b" not in out + rest
     assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--tui", "--config", "nope.toml"], {}, "edge-ser: error: nope.toml: config file not found"),
+    (["--mqtt-port", "1"], {"DISPLAY": ""}, "edge-ser: error: cannot open a window"),
+], ids=["missing-config", "no-display"])
+def test_monitor_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], env: dict[str, str],
+                                              message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "edge_ser", "monitor", *args], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(REPO), **env}, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

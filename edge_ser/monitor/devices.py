@@ -27,6 +27,7 @@ LOGGER = logging.getLogger("edge_ser.monitor")
 # Enough history for a timeline that scrolls over minutes of conversation, small enough to redraw.
 TIMELINE_EVENTS = 50
 WARNINGS_KEPT = 20
+FORGET_OFFLINE_S = 300.0
 
 # topic suffix after <prefix>/<device>/ -> kind of message
 SUFFIXES = {"status": "status", "state": "state", "event": "event", "cmd/result": "result"}
@@ -74,13 +75,15 @@ class Snapshot:
 class DeviceBoard:
     """Devices under ``prefix``, updated by ``handle(topic, payload)``.
 
-    A device appears with its first message and disappears when its retained status is cleared
-    (an empty retained payload: the MQTT way to say a device was decommissioned); a device that
-    goes offline stays on the board, shown offline, because that is what an operator needs to see.
+    A device appears with its first message. One that goes offline stays on the board, shown
+    offline, for ``forget_offline_s`` (an operator should see that a kiosk dropped out, not just
+    miss it), then disappears; it disappears at once when its retained status is cleared (an empty
+    retained payload: the MQTT way to say a device was decommissioned).
     """
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, forget_offline_s: float = FORGET_OFFLINE_S) -> None:
         self.prefix = prefix
+        self.forget_offline_s = forget_offline_s
         self._lock = threading.Lock()
         self._devices: dict[str, Device] = {}
         self._warnings: deque[str] = deque(maxlen=WARNINGS_KEPT)
@@ -118,6 +121,10 @@ class DeviceBoard:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
+            stale = time.monotonic() - self.forget_offline_s
+            for gone in [k for k, d in self._devices.items() if d.online is False and d.updated < stale]:
+                del self._devices[gone]
+                self._seen_events.pop(gone, None)
             devices = [replace(d, probabilities=dict(d.probabilities), timeline=deque(d.timeline, TIMELINE_EVENTS))
                        for _, d in sorted(self._devices.items())]
             return Snapshot(self._connected, self._connection_error, devices, list(self._warnings))
