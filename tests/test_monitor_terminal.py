@@ -20,6 +20,8 @@ from edge_ser_testing.broker import WAIT_S, MosquittoBroker, wait_until
 from tests.monitor_helpers import event_payload, state_payload
 from tests.mqtt_fixtures import MqttCollector
 
+pytestmark = pytest.mark.integration  # starts tmux and broker subprocesses itself
+
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "edge-ser"
 

@@ -31,6 +31,8 @@ from tests.mqtt_fixtures import MqttCollector
 
 tk = pytest.importorskip("tkinter", reason="Tk is not available in this Python (apt-get install tk-dev)")
 
+pytestmark = pytest.mark.integration  # starts an X server (Xvfb) itself
+
 REPO = Path(__file__).resolve().parents[1]
 ARTEFACTS = REPO / "build" / "test-artefacts"
 PREFIX = "edge-ser"
