@@ -59,7 +59,7 @@ class Device:
     model: str | None = None
     timeline: deque[Utterance] = field(default_factory=lambda: deque(maxlen=TIMELINE_EVENTS))
     last_result: dict[str, Any] | None = None
-    updated: float = 0.0  # monotonic time of the last message, for views that fade stale devices
+    updated: float = 0.0  # monotonic time of the last message: an offline device is forgotten after a while
 
 
 @dataclass(frozen=True)
