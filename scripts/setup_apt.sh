@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages edge-ser needs, only when one is missing (fast on a set-up machine).
 set -euo pipefail
+# python3-tk: Tk for `edge-ser monitor` on Debian's Python; xvfb and tmux: its window and terminal view are tested in them.
 packages=(python3-venv python3-dev gcc portaudio19-dev libasound2-plugins pulseaudio pulseaudio-utils
-          alsa-utils mosquitto mosquitto-clients espeak-ng sox libsndfile1 openssl)
+          alsa-utils mosquitto mosquitto-clients espeak-ng sox libsndfile1 openssl
+          python3-tk xvfb tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "edge_ser"
 
 # Lowest first. A module may import its own layer and any layer below it.
-LAYERS = ("", "audio", "features", "model", "recognise", "protocol", "mqtt", "app", "cli")
+LAYERS = ("", "audio", "features", "model", "recognise", "protocol", "mqtt", "app", "monitor", "cli")
 BASE_MODULES = {"__init__", "errors", "native_stderr"}
 
 

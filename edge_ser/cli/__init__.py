@@ -15,6 +15,7 @@ COMMANDS = {
     "predict": ("edge_ser.cli.predict", "classify WAV files or folders"),
     "run": ("edge_ser.cli.run", "run the daemon: microphone, WAV file or stdin -> MQTT events"),
     "devices": ("edge_ser.cli.devices", "list audio input devices"),
+    "monitor": ("edge_ser.cli.monitor", "watch live emotion events of devices: a window, or --tui in a terminal"),
 }
 
 

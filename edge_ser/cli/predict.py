@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from edge_ser.model.default import DEFAULT_MODEL
 
@@ -20,27 +21,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
     p.add_argument("--timeline", action="store_true", help="also report every analysis window with times")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    p.add_argument("--plot", metavar="PNG", help="draw the recording's timeline to this PNG (one file; needs "
+                   "the 'plot' extra, matplotlib)")
 
 
 def main(args: argparse.Namespace) -> int:
     from edge_ser.app.predict import describe, expand, format_text
     from edge_ser.audio.wavfile import load_audio
-    from edge_ser.errors import AudioFileError
+    from edge_ser.errors import AudioFileError, ConfigError
     from edge_ser.model.classifier import Classifier
     from edge_ser.recognise.recogniser import Recogniser, analyse
 
     classifier = Classifier(args.model, num_threads=args.threads)
     recogniser = Recogniser.from_manifest(classifier)  # the gate the model's training windows were cut with
     rate = classifier.manifest.features.sample_rate
+    paths = list(expand(args.paths))
+    if args.plot and len(paths) != 1:
+        raise ConfigError(f"--plot draws one recording: give one WAV file, not {len(paths)}")
     failed = 0
-    for path in expand(args.paths):
+    for path in paths:
         try:
             signal = load_audio(path, rate)
         except AudioFileError as exc:
             print(f"edge-ser: skipped {exc}", file=sys.stderr)
             failed += 1
             continue
-        result = describe(path, analyse(recogniser, signal), classifier.labels, rate, len(signal) / rate,
-                          args.timeline)
+        clip = analyse(recogniser, signal)
+        result = describe(path, clip, classifier.labels, rate, len(signal) / rate, args.timeline)
+        if args.plot:
+            from edge_ser.monitor.plot import plot_timeline
+
+            plot_timeline(Path(args.plot), signal, rate, clip, classifier.labels, title=path.name)
         print(json.dumps(result) if args.format == "jsonl" else format_text(result), flush=True)
     return 1 if failed else 0

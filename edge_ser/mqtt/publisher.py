@@ -31,16 +31,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import queue
-import socket
 import sqlite3
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -48,6 +44,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_ser.errors import ConfigError
+from edge_ser.mqtt.connect import Credentials, describe_connect_error, refused_hint
 from edge_ser.mqtt.discovery import discovery_messages
 from edge_ser.mqtt.settings import MqttSettings
 from edge_ser.mqtt.spool import Spool
@@ -126,8 +123,7 @@ class MqttPublisher:
         )
         self._spool = Spool(settings.spool_path, settings.spool_max_events)
         self._handler: CommandHandler | None = None
-        self._password: str | None = None
-        self._tls_context: ssl.SSLContext | None = None
+        self._credentials: Credentials | None = None
 
         self._conn_lock = threading.Lock()  # guards _conn and its flags
         self._conn: _Connection | None = None
@@ -154,8 +150,7 @@ class MqttPublisher:
         """
         if self._threads:
             return
-        self._password = self._read_password()
-        self._tls_context = self._make_tls_context() if self.settings.tls else None
+        self._credentials = Credentials(self.settings)
         self._threads = [
             threading.Thread(target=self._run_connector, name="edge-ser-mqtt-connect", daemon=True),
             threading.Thread(target=self._run_sender, name="edge-ser-mqtt-send", daemon=True),
@@ -255,44 +250,6 @@ class MqttPublisher:
 
     # ------------------------------------------------------------------ configuration
 
-    def _read_password(self) -> str | None:
-        s = self.settings
-        if s.password_file and s.password_env:
-            raise ConfigError("set only one of MQTT password_file and password_env")
-        password: str | None = None
-        if s.password_file:
-            try:
-                text = Path(s.password_file).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot read MQTT password_file {s.password_file}: {exc.strerror}") from None
-            password = text.splitlines()[0] if text else ""
-        elif s.password_env:
-            password = os.environ.get(s.password_env)
-            if password is None:
-                raise ConfigError(f"environment variable {s.password_env} (MQTT password_env) is not set")
-        if password is not None and not s.username:
-            raise ConfigError("an MQTT password is configured but no username")
-        return password
-
-    def _make_tls_context(self) -> ssl.SSLContext:
-        s = self.settings
-        if s.key_file and not s.cert_file:
-            raise ConfigError("MQTT key_file is set without cert_file")
-        try:
-            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=s.ca_file)
-            if s.cert_file:
-                context.load_cert_chain(s.cert_file, s.key_file)
-        except (OSError, ssl.SSLError) as exc:
-            files = ", ".join(
-                f"{k}={v}"
-                for k, v in (("ca_file", s.ca_file), ("cert_file", s.cert_file), ("key_file", s.key_file))
-                if v
-            )
-            raise ConfigError(f"MQTT TLS setup failed ({files or 'system CAs'}): {exc}") from None
-        if s.tls_insecure:
-            context.check_hostname = False
-        return context
-
     def _new_connection(self, generation: int) -> _Connection:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -305,10 +262,8 @@ class MqttPublisher:
         client.user_data_set(conn)
         client.max_inflight_messages_set(INFLIGHT)
         client.will_set(self.status_topic, "offline", qos=1, retain=True)
-        if self.settings.username:
-            client.username_pw_set(self.settings.username, self._password)
-        if self._tls_context is not None:
-            client.tls_set_context(self._tls_context)
+        assert self._credentials is not None  # start() reads them before any connection
+        self._credentials.apply(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -332,7 +287,7 @@ class MqttPublisher:
             try:
                 conn.client.connect(s.host, s.port, s.keepalive)
             except (OSError, ValueError) as exc:  # socket, DNS and TLS errors (CertificateError is a ValueError)
-                self._note_failure(_describe_connect_error(exc, s))
+                self._note_failure(describe_connect_error(exc, s))
             else:
                 with self._conn_lock:  # stop() reads `looping` under this lock to decide who disconnects
                     stopping = self._stopping.is_set()
@@ -404,12 +359,7 @@ class MqttPublisher:
         where = f"{self.settings.host}:{self.settings.port}"
         if reason.is_failure:
             conn.refused = True
-            hint = (
-                f"check username {self.settings.username!r} and the password source"
-                if self.settings.username
-                else "the broker may require a username and password"
-            )
-            self._note_failure(f"broker {where} refused the connection: {reason} ({hint})")
+            self._note_failure(f"broker {where} refused the connection: {reason} ({refused_hint(self.settings)})")
             return
         if self._failures:
             self._log.info("connected to MQTT broker %s after %d failed attempt(s)", where, self._failures)
@@ -508,22 +458,3 @@ def _check_topic_level(name: str, value: str, *, allow_slash: bool) -> None:
     if bad or (not allow_slash and "/" in value):
         what = "topic levels" if allow_slash else "a single topic level"
         raise ConfigError(f"MQTT {name} {value!r} must be {what} without '+', '#' or leading/trailing '/'")
-
-
-def _describe_connect_error(exc: Exception, s: MqttSettings) -> str:
-    """Turn a connect exception into one line that says what to check."""
-    where = f"{s.host}:{s.port}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"TLS certificate verification failed for {where}: {exc.verify_message or exc} "
-            f"(check ca_file={s.ca_file} and that the broker certificate names {s.host})"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {exc.reason or exc} (does the broker speak TLS on this port?)"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection to {where} refused (is the broker running and listening there?)"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve MQTT host {s.host!r}: {exc.strerror}"
-    if isinstance(exc, TimeoutError):
-        return f"timed out connecting to {where}"
-    return f"cannot connect to {where}: {exc}"
