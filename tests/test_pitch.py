@@ -15,8 +15,9 @@ from edge_ser.errors import ConfigError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.features.framing import frame_spans
 from edge_ser.features.frontend import signal_features
+from edge_ser.features.mfcc import analysis_window, power_spectrum
 from edge_ser.features.normalise import normalise_window
-from edge_ser.features.pitch import PITCH_REFERENCE_HZ, VOICING_THRESHOLD, pitch_features
+from edge_ser.features.pitch import PITCH_REFERENCE_HZ, VOICING_THRESHOLD, _spectrum_autocorrelation, pitch_features
 from edge_ser.model.manifest import Manifest
 from edge_ser_testing.tones import harmonic_tone, white_noise
 
@@ -114,6 +115,23 @@ def test_the_spectrum_estimator_agrees_with_the_acf_one_on_real_speech(speech_16
     assert np.median(cents) < 10
     assert np.mean(cents < 100) > 0.9, "octave and other gross disagreements are rare"
     assert np.corrcoef(old[:, 0], new[:, 0])[0, 1] > 0.8, "voicing strength means the same"
+
+
+def test_the_spectrum_autocorrelation_is_the_windows_own_at_every_other_lag() -> None:
+    """The fold-and-DCT shortcut against the definition: the circular autocorrelation (period
+    n_fft) of the windowed, zero-padded frame, summed directly, over the window's own."""
+    frame = np.random.default_rng(3).standard_normal(CFG.frame_length).astype(np.float32)
+    window = analysis_window(CFG).astype(np.float64)
+
+    def circular_ac(x: np.ndarray) -> np.ndarray:
+        padded = np.zeros(CFG.n_fft)
+        padded[: len(x)] = x
+        return np.array([padded @ np.roll(padded, -lag) for lag in range(0, CFG.n_fft // 2, 2)])
+
+    direct = circular_ac(frame * window) / circular_ac(window)
+    direct /= direct[0]
+    ours = _spectrum_autocorrelation(power_spectrum(frame[None, :], CFG), CFG)[0]
+    np.testing.assert_allclose(ours, direct[: len(ours)], atol=2e-5)
 
 
 def test_the_front_end_takes_spectrum_pitch_from_the_untransformed_power(speech_16k: np.ndarray) -> None:

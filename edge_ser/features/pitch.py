@@ -93,7 +93,7 @@ def _spectrum_autocorrelation(power: np.ndarray, cfg: FeatureConfig) -> np.ndarr
     The even lags of the n_fft-periodic autocorrelation are the autocorrelation of the spectrum
     folded about n_fft/4 (halving the lag rate aliases the upper half of the band onto the lower),
     and as the power spectrum is real and even, its inverse transform is a DCT-I: n_fft/4 + 1
-    real points, without the complex copy an inverse real FFT makes. About 6x cheaper than the
+    real points, without the complex copy an inverse real FFT makes. About 4x cheaper than the
     n_fft-point inverse FFT of every lag, and the peak search then covers half the lags."""
     quarter = cfg.n_fft // 4
     folded = power[:, : quarter + 1] + power[:, : quarter - 1 : -1]
