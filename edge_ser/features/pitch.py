@@ -10,8 +10,8 @@ period the same way (`_pick_period`), so the two columns mean the same thing whi
   its own zero-padded FFT pair. Its two 2*n_fft-point transforms cost ~3.6x the whole MFCC.
 - "spectrum" (the default for new models): by Wiener-Khinchin, the inverse transform of the power
   spectrum the cepstra already computed is the (circular) autocorrelation of the MFCC window, so
-  the pitch columns cost a DCT of n_fft/4 + 1 points and the peak search, about a quarter of the
-  cepstra. Keeping only the bins below 2 or 4 kHz instead was tried and rejected: fewer
+  the pitch columns cost a DCT of n_fft/4 + 1 points and the peak search, ~0.4x the cepstra on
+  an idle machine. Keeping only the bins below 2 or 4 kHz instead was tried and rejected: fewer
   independent samples per window let white noise pass as voiced.
 """
 
@@ -29,8 +29,8 @@ PITCH_REFERENCE_HZ = 150.0  # between typical male and female voices: log-F0 col
 VOICING_THRESHOLD = 0.5  # normalised autocorrelation peak above which a frame counts as voiced
 PITCH_CANDIDATE_RATIO = 0.85  # the shortest-lag peak this close to the best wins (no subharmonics)
 # "spectrum" reads every other lag (8 kHz at 16 kHz: still 16 lags per period at 500 Hz). Half the
-# transform and half the search; against pYIN on the shared corpora the median error rose by
-# ~0.3 semitone over reading every lag, and the voicing agreed as well with the old estimator.
+# transform and half the search; on 8 clips of each shared corpus, the median F0 difference from
+# "acf" rose from 1.2-2.6 to 1.6-4.0 cents over reading every lag, voicing agreement stayed 93-95 %.
 SPECTRUM_LAG_STEP = 2
 
 
