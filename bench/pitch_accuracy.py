@@ -99,6 +99,7 @@ def speech_report(paths: list[Path], cfgs: dict[str, FeatureConfig]) -> dict[str
 def _summary(r: dict[str, list[float]]) -> dict[str, float]:
     return {"pyin_median_cents": float(np.median(r["cents"])),
             "pyin_within_50_cents": float(np.mean(np.less(r["cents"], 50))),
+            "pyin_octave_errors": float(np.mean(np.greater(r["cents"], 600))),  # half or double, or worse
             "pyin_voicing_agreement": float(np.mean(r["agree"])),
             "acf_voicing_agreement": float(np.mean(r["acf_agree"])),
             "acf_median_cents": float(np.median(r["acf_cents"]))}
