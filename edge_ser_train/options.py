@@ -7,7 +7,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_ser.features.config import FeatureConfig
+from edge_ser.features.config import PITCH_METHODS, FeatureConfig
 from edge_ser_train.corpora import Utterance, combine, load_source
 from edge_ser_train.errors import TrainingError
 from edge_ser_train.examples import ExampleConfig
@@ -32,6 +32,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats.add_argument("--no-pitch", action="store_true",
                        help="without the voicing and log-F0 columns per frame (the prosody the cepstra smooth "
                             "away; on by default)")
+    feats.add_argument("--pitch-method", choices=PITCH_METHODS, default=FeatureConfig.pitch_method,
+                       help="how the pitch columns are estimated: spectrum (from the MFCC power spectrum, "
+                            "~0.4x the cepstra's cost) or acf (the span's own autocorrelation, as in models "
+                            "up to 2.0.0, ~3.6x)")
     feats.add_argument("--normalisation", choices=("cmvn", "cmn", "level", "none"), default="cmn",
                        help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal; "
                             "level removes only the mean of c0, keeping the window's spectral shape)")
@@ -93,7 +97,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """The configs the options describe, and the corpora loaded; a contradiction or a source
     without clips is a TrainingError (or a ConfigError from the config it would make)."""
     features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation,
-                             pitch=not args.no_pitch)
+                             pitch=not args.no_pitch, pitch_method=args.pitch_method)
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,
                              wave_augment=not args.no_wave_augment,

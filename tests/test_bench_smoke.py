@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench import classifier as classifier_bench
-from bench import run_all
+from bench import pitch_accuracy, run_all
 
 # The benchmarks start child processes (cold starts; the daemon on a mosquitto broker) and take seconds.
 pytestmark = pytest.mark.integration
@@ -66,6 +66,13 @@ def test_light_benchmarks_write_valid_json(tmp_path: Path) -> None:
             assert entry["repeats"] == len(entry["raw_s"]) == run_all.QUICK["repeats"]
     streaming = next(r for r in records if r["benchmark"] == "streaming")
     assert all(streaming["identical_outputs"].values())
+
+
+def test_the_pitch_accuracy_report_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tones always; speech only where a corpus is (here none: an empty folder)."""
+    assert pitch_accuracy.main(["--data", str(tmp_path), "--clips-per-corpus", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "acf tones:" in out and "spectrum tones:" in out and "tones only" in out
 
 
 @pytest.mark.skipif(not HAS_MOSQUITTO, reason="mosquitto is not installed")

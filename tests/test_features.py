@@ -54,9 +54,10 @@ def test_mel_filterbank_matches_librosa() -> None:
 
 # One sample a push is the extreme case, and some 10 s apiece: slow, so the quick loop keeps the other sizes.
 @pytest.mark.parametrize("chunk", [160, 1000, 4096, pytest.param(1, marks=pytest.mark.slow), 777])
-@pytest.mark.parametrize("pitch", [False, True], ids=["mfcc", "mfcc+pitch"])
-def test_streaming_is_identical_to_batch_for_any_chunk_size(speech_16k: np.ndarray, chunk: int, pitch: bool) -> None:
-    cfg = FeatureConfig(pitch=pitch)
+@pytest.mark.parametrize("pitch", [None, "acf", "spectrum"], ids=["mfcc", "mfcc+acf", "mfcc+spectrum"])
+def test_streaming_is_identical_to_batch_for_any_chunk_size(speech_16k: np.ndarray, chunk: int,
+                                                            pitch: str | None) -> None:
+    cfg = FeatureConfig(pitch=pitch is not None, pitch_method=pitch or "spectrum")
     streamed, energy = stream_features(chunked(speech_16k, chunk), cfg)
     np.testing.assert_array_equal(streamed, signal_features(speech_16k, cfg))
     np.testing.assert_array_equal(streamed[:, : cfg.n_mfcc], mfcc(speech_16k, cfg))

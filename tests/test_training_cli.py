@@ -3,6 +3,7 @@ no traceback, for each console entry point, and before any slow work (TensorFlow
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from edge_ser.audio.wavfile import write_wav
 from edge_ser.errors import AudioFileError
 from edge_ser_train import build_default, convert, train
 from edge_ser_train.audio import read_corpus_audio
+from edge_ser_train.options import add_options, settings_from
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -135,3 +137,13 @@ def test_an_unreadable_corpus_file_is_named(tmp_path: Path) -> None:
         read_corpus_audio(broken, 16000)
     with pytest.raises(AudioFileError, match=r"gone\.wav: cannot read audio \(no such file\)"):
         read_corpus_audio(tmp_path / "gone.wav", 16000)
+
+
+@pytest.mark.parametrize(("options", "method"), [([], "spectrum"), (["--pitch-method", "acf"], "acf")])
+def test_the_pitch_method_option_reaches_the_feature_config(tmp_path: Path, options: list[str], method: str) -> None:
+    """New models get the cheap estimator; --pitch-method acf trains on the 2.0.0 one."""
+    ravdess_clip(tmp_path / "ravdess", "05", "01")
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    settings = settings_from(parser.parse_args(["--data", str(tmp_path / "ravdess"), *options]))
+    assert settings.examples.features.pitch_method == method

@@ -15,6 +15,11 @@ MEL_SCALES = ("slaney", "htk")
 NORMALISATIONS = ("none", "level", "cmn", "cmvn")
 WINDOWS = ("hann", "hamming")
 PITCH_COLUMNS = 2  # voicing strength, log2(F0 / PITCH_REFERENCE_HZ)
+# How the pitch columns are estimated (see edge_ser.features.pitch): "acf", the autocorrelation of
+# each frame's own 32 ms span (models up to 2.0.0), or "spectrum", read from the power spectrum the
+# cepstra already computed (several times cheaper; the default for new models).
+PITCH_METHODS = ("acf", "spectrum")
+LEGACY_PITCH_METHOD = "acf"  # what a manifest without the key was trained with
 MAX_PITCH_LAG_FRACTION = 0.6  # longest period searched, as a fraction of the frame span
 
 
@@ -46,6 +51,7 @@ class FeatureConfig:
     pitch: bool = False
     pitch_fmin: float = 70.0
     pitch_fmax: float = 500.0
+    pitch_method: str = "spectrum"
 
     def __post_init__(self) -> None:
         problems = []
@@ -74,10 +80,24 @@ class FeatureConfig:
             problems.append("coefficient_scale must be empty or one positive number per feature column")
         if not 0 < self.pitch_fmin < self.pitch_fmax <= self.sample_rate / 4:
             problems.append("need 0 < pitch_fmin < pitch_fmax <= sample_rate/4")
-        elif self.pitch and self.sample_rate / self.pitch_fmin > MAX_PITCH_LAG_FRACTION * self.n_fft:
-            problems.append("pitch_fmin too low for n_fft: its period must overlap itself in a frame span")
+        elif self.pitch and self.sample_rate / self.pitch_fmin > MAX_PITCH_LAG_FRACTION * self._pitch_span:
+            span = "n_fft" if self.pitch_method == "acf" else "frame_length"
+            problems.append(f"pitch_fmin too low for {span}: its period must overlap itself in a frame")
+        if self.pitch_method not in PITCH_METHODS:
+            problems.append(f"pitch_method must be one of {PITCH_METHODS}")
+        elif self.pitch and self.pitch_method == "spectrum" and (
+                self.n_fft % 4 or self.sample_rate / self.pitch_fmin > self.n_fft / 2 - 4):
+            # It reads every other lag of the n_fft-periodic autocorrelation (pitch.py), which
+            # turns back at n_fft/2.
+            problems.append('pitch_method "spectrum" needs n_fft divisible by 4 and the period of '
+                            "pitch_fmin under n_fft/2 - 4 samples")
         if problems:
             raise ConfigError("invalid feature config: " + "; ".join(problems))
+
+    @property
+    def _pitch_span(self) -> int:
+        """Samples the pitch estimator sees per frame: the whole span ("acf") or the window."""
+        return self.n_fft if self.pitch_method == "acf" else self.frame_length
 
     @property
     def n_features(self) -> int:
@@ -98,6 +118,12 @@ class FeatureConfig:
         if unknown:
             raise ConfigError(f"unknown feature config keys: {', '.join(unknown)}")
         fields = dict(data)
+        # Manifests written before pitch_method existed and with pitch columns were trained with
+        # the autocorrelation estimator; reading them with today's default would change the
+        # features under the model. Without pitch columns the method shapes nothing: the default
+        # keeps such a config equal to a fresh one.
+        if fields.get("pitch"):
+            fields.setdefault("pitch_method", LEGACY_PITCH_METHOD)
         scale = fields.get("coefficient_scale")
         if isinstance(scale, list):  # JSON has no tuples
             fields["coefficient_scale"] = tuple(scale)

@@ -25,7 +25,7 @@ import numpy as np
 from edge_ser.features.config import FeatureConfig
 from edge_ser.features.framing import fft_module, frame_energy_db, frame_signal, frame_spans, n_frames, windowed_part
 from edge_ser.features.mfcc import mfcc_frames, mfcc_from_power, power_spectrum
-from edge_ser.features.pitch import with_pitch
+from edge_ser.features.pitch import pitch_features
 
 SpectralTransform: TypeAlias = Callable[[np.ndarray, int], np.ndarray]
 """Hook on the power spectrum: ``transform(power, first) -> power``.
@@ -41,12 +41,13 @@ not the rate at which the vocal folds vibrate.
 def frame_features(spans: np.ndarray, cfg: FeatureConfig, first: int = 0,
                    transform: SpectralTransform | None = None) -> np.ndarray:
     """The model's per-frame columns (frames, n_features) from frame spans (`first`: global index of
-    the first): MFCCs of the (optionally transformed) power spectrum, then pitch if the config asks."""
-    if transform is None:
-        cepstra = mfcc_frames(windowed_part(spans, cfg), cfg, first)
-    else:
-        cepstra = mfcc_from_power(transform(power_spectrum(windowed_part(spans, cfg), cfg), first), cfg, first)
-    return with_pitch(cepstra, spans, cfg)
+    the first): MFCCs of the (optionally transformed) power spectrum, then pitch if the config asks.
+    One power spectrum per frame serves both: the "spectrum" pitch method reads its autocorrelation
+    from the untransformed one, before the hook may change it in place."""
+    power = power_spectrum(windowed_part(spans, cfg), cfg)
+    pitch = pitch_features(spans, cfg, power) if cfg.pitch else None
+    cepstra = mfcc_from_power(power if transform is None else transform(power, first), cfg, first)
+    return cepstra if pitch is None else np.hstack([cepstra, pitch])
 
 
 BATCH_FRAMES = 256  # frames per block in batch mode: intermediates stay in cache (~0.5 MB)
