@@ -113,3 +113,22 @@ def test_the_fit_recovers_a_known_over_confidence_and_lowers_ece() -> None:
     calibration = cv_calibration({"calibration": summary})
     assert calibration is not None and calibration.temperature == summary["temperature"]
     assert cv_calibration({"summary": {"ua": 0.5}}) is None  # reports older than calibration: T = 1
+
+
+def test_the_report_and_metrics_json_carry_ece_before_and_after(tmp_path: Path) -> None:
+    from edge_ser_train.fit import History
+    from edge_ser_train.metrics import scores
+    from edge_ser_train.report import write_report
+
+    labels = ("neutral", "angry")
+    result = scores(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), labels)
+    fold = {"float": {"clip": result, "window": result}, "int8": {"clip": result, "window": result},
+            "top1_agreement": 1.0}
+    calibration = calibration_summary(overconfident_folds(2.5, folds=2))
+    summary = write_report(tmp_path, labels, [fold, fold], [History(), History()], {"folds": 2}, calibration)
+    assert summary["calibration"]["temperature"] == calibration["temperature"]
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    assert stored["calibration"]["ece_after"] == calibration["ece_after"]
+    assert stored["summary"]["calibration"]["ece_before"] == calibration["ece_before"]
+    text = (tmp_path / "classification_report.txt").read_text()
+    assert f"ECE {calibration['ece_before']:.4f} before, {calibration['ece_after']:.4f} after" in text

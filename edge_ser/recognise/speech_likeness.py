@@ -44,7 +44,7 @@ SMOOTHING_SECONDS = 0.05  # the level averaged over 50 ms: syllables stay, frame
 @dataclass(frozen=True)
 class SpeechCheckConfig:
     """Thresholds of the speech-likeness check ([speech_check] in a device config); measured on
-    real speech and generated non-speech, see reports/speech_likeness.md."""
+    real speech and generated non-speech, see reports/confidence.md."""
 
     enabled: bool = True
     min_peak_prominence_db: float = 8.0  # a syllable: the smoothed level rises and falls by this much
