@@ -118,7 +118,6 @@ def test_pitch_motion_and_voiced_runs_on_hand_made_tracks() -> None:
     evidence = SpeechEvidence(peak_prominence_db=10.0, pitch_motion=0.01, longest_voiced_run=3)
     assert not evidence.passes(SpeechCheckConfig())  # a 30 ms voiced stretch is a knock, not a vowel
     assert evidence.passes(SpeechCheckConfig(min_voiced_run_frames=3))
-    assert evidence.passes(SpeechCheckConfig(enabled=False, min_voiced_run_frames=50))
 
 
 def test_disabled_in_the_device_config_a_tone_is_labelled_again(tiny_model: Path, tmp_path: Path) -> None:
@@ -128,6 +127,7 @@ def test_disabled_in_the_device_config_a_tone_is_labelled_again(tiny_model: Path
     recogniser = Recogniser.from_manifest(Classifier(tiny_model), speech_check=cfg.speech_check)
     clip = analyse(recogniser, NON_SPEECH["gliding_tone"](0))
     assert clip.utterances and all(u.speech_like for u in clip.utterances)
+    assert all(w.evidence is None for w in clip.windows)  # disabled costs nothing
     config.write_text("[speech_check]\nmin_voiced_run_frames = 0\n")
     with pytest.raises(ConfigError, match=r"device.toml: speech_check: .*min_voiced_run_frames >= 1"):
         load_config(config)

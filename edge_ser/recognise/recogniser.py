@@ -146,7 +146,7 @@ class Recogniser:
                 if self.classifier is not None:
                     probabilities = self.classifier.predict(item.features)
                     self._collected.append(probabilities)
-                    evidence = self._evidence(item)
+                    evidence = self._evidence(item) if self.speech_check.enabled else None
                 speech_like = evidence is None or evidence.passes(self.speech_check)
                 self._speech_like |= speech_like
                 out.append(WindowScored(item.utterance, item.start * fs.hop_length, _frames_end(item.end, fs),
