@@ -21,6 +21,7 @@ from typing import Any
 
 from edge_ser.errors import ModelError
 from edge_ser.features.config import FeatureConfig
+from edge_ser.model.calibration import Calibration
 from edge_ser.model.manifest import Manifest
 from edge_ser.recognise.gate import GateConfig
 from edge_ser_train.console import run_tool
@@ -143,7 +144,18 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     return write_model(out, tflite, name=name, version=version, labels=labels.labels,
                        features=features, window_frames=examples.window_frames,
                        hop_frames=examples.device_hop_frames, gate=asdict(examples.gate), provenance=provenance,
-                       metrics=metrics)
+                       metrics=metrics, calibration=cv_calibration(cv_metrics))
+
+
+def cv_calibration(cv_metrics: dict[str, Any] | None) -> Calibration | None:
+    """The temperature a cross-validation run of the same recipe fitted on its held-out folds
+    (edge_ser_train.calibration); None (T = 1) without a report or for reports older than it.
+    `cv_metrics` is a report's summary (edge-ser-convert) or wraps it (build_default)."""
+    cv = cv_metrics or {}
+    block = cv.get("calibration") or cv.get("summary", {}).get("calibration")
+    if not block:
+        return None
+    return Calibration(float(block["temperature"]), str(block["fitted_on"]))
 
 
 def convert_command(args: argparse.Namespace) -> Manifest:

@@ -7,7 +7,7 @@ refuses to write a model whose int8 predictions disagree with the float model be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ class Comparison:
     top1_agreement: float  # window level: int8 argmax == float argmax
     ua_drop: float  # clip-level float UA minus int8 UA (points of 1.0)
     finite: bool  # int8 outputs were all finite numbers
+    int8_probs: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))  # per window, for calibration
 
     def problems(self, min_agreement: float, max_ua_drop: float) -> list[str]:
         """Reasons not to ship the int8 model; empty when it is fit to write."""
@@ -57,6 +58,7 @@ def compare(model: Any, tflite: bytes, data: ExampleSet, labels: tuple[str, ...]
     finite = bool(np.isfinite(int8_probs).all() and np.isfinite(float_probs).all())
     agreement = float(np.mean(np.nan_to_num(int8_probs, nan=-1).argmax(1) == float_probs.argmax(1)))
     float_scores = level_scores(float_probs, data, labels)
-    int8_scores = level_scores(np.nan_to_num(int8_probs, nan=0.0), data, labels)
+    int8_clean = np.nan_to_num(int8_probs, nan=0.0)
+    int8_scores = level_scores(int8_clean, data, labels)
     return Comparison(float_scores, int8_scores, agreement,
-                      float_scores["clip"]["ua"] - int8_scores["clip"]["ua"], finite)
+                      float_scores["clip"]["ua"] - int8_scores["clip"]["ua"], finite, int8_clean)

@@ -81,3 +81,27 @@ def classification_report(s: dict[str, Any], labels: tuple[str, ...]) -> str:
     lines.append(f"\nUA {s['ua']:.4f}  WA {s['wa']:.4f}  macro-F1 {s['macro_f1']:.4f}  "
                  f"clips without speech windows: {s['no_prediction']}")
     return "\n".join(lines)
+
+
+ECE_BINS = 10
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Top-label expected calibration error: rows binned by their top probability into `bins`
+    equal-width bins ((0, 0.1], (0.1, 0.2], ...; 0 joins the first), then the support-weighted mean of
+    |accuracy - mean confidence| per bin. 0 means "confidence c is right c of the time"; an
+    over-confident model scores high even when its accuracy is good. Rows with NaN (clips without
+    speech windows) have no confidence to judge and are left out."""
+    ok = ~np.isnan(probs).any(axis=1)
+    probs, y_true = probs[ok], y_true[ok]
+    if not len(probs):
+        return float("nan")
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total / len(probs))

@@ -88,9 +88,10 @@ def _curve(history: History) -> dict[str, Any]:
 
 
 def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]], histories: list[History],
-                 settings: dict[str, Any]) -> dict[str, Any]:
+                 settings: dict[str, Any], calibration: dict[str, Any] | None = None) -> dict[str, Any]:
     """metrics.json, classification_report.txt, confusion_int8.png, training_curves.png; returns the
-    summary (mean ± std over folds, per variant and level)."""
+    summary (mean ± std over folds, per variant and level; with `calibration`
+    (edge_ser_train.calibration.calibration_summary) its temperature and ECE too)."""
     from edge_ser_train.metrics import mean_std
 
     out.mkdir(parents=True, exist_ok=True)
@@ -100,13 +101,20 @@ def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]]
             summary[f"{variant}_{level}"] = mean_std([f[variant][level] for f in folds])
     summary["top1_agreement"] = {"mean": float(np.mean([f["top1_agreement"] for f in folds])),
                                  "min": float(np.min([f["top1_agreement"] for f in folds]))}
+    if calibration is not None:
+        summary["calibration"] = {k: calibration[k] for k in ("temperature", "fitted_on", "ece_before", "ece_after")}
     pooled = {v: pooled_scores(folds, v, "clip", labels) for v in ("float", "int8")}
     (out / "metrics.json").write_text(json.dumps(
         {"settings": settings, "labels": list(labels), "summary": summary, "pooled_clip": pooled,
-         "folds": folds, "curves": [_curve(h) for h in histories]}, indent=1) + "\n")
+         "folds": folds, "curves": [_curve(h) for h in histories], "calibration": calibration}, indent=1) + "\n")
     text = [f"Speaker-independent {len(folds)}-fold CV, clip level, all test folds pooled\n"]
     for variant in ("float", "int8"):
         text += [f"== {variant} ==", classification_report(pooled[variant], labels), ""]
+    if calibration is not None:
+        text += ["== int8 confidence (clip level, top label, 10 bins) ==",
+                 f"ECE {calibration['ece_before']:.4f} before, {calibration['ece_after']:.4f} after temperature "
+                 f"scaling ({calibration['ece_after_note']}); temperature to ship T = {calibration['temperature']:.3f}",
+                 ""]
     (out / "classification_report.txt").write_text("\n".join(text))
     plot_confusion(np.array(pooled["int8"]["confusion"]), labels,
                    f"int8, clip level, {len(folds)} folds pooled (row-normalised)", out / "confusion_int8.png")

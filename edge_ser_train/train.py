@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ser_train.calibration import HeldOut, calibration_summary
 from edge_ser_train.console import run_tool
 from edge_ser_train.evaluate import compare, level_scores
 from edge_ser_train.examples import build_examples
@@ -43,7 +44,7 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
         train_all, eval_all = speaker_normalise(train_all, eval_all, variance=speaker_norm == "cmvn")
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
-    folds, histories = [], []
+    folds, histories, held_out = [], [], []
     for i, test_speakers in enumerate(speaker_folds(eval_all.clip_speaker, k)):
         rest = sorted({str(sp) for sp in eval_all.clip_speaker} - set(test_speakers))
         val_speakers = validation_speakers(rest, n=s.val_speakers, offset=i)
@@ -58,7 +59,10 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
             model, calibration = fold_coefficient_scale(model, scale), calibration / np.float32(scale)
             test = apply_coefficient_scale(test, scale)
         tflite = to_int8_tflite(model, calibration, seed=s.train.seed)
-        result = compare(model, tflite, test, labels).to_dict()
+        comparison = compare(model, tflite, test, labels)
+        result = comparison.to_dict()
+        test_clips = np.unique(test.clip)
+        held_out.append(HeldOut(comparison.int8_probs, test.clip, test_clips, test.clip_label[test_clips]))
         if s.train.members > 1:  # each member alone, float: what the ensemble adds over one model
             result["member_float_clip_ua"] = [
                 level_scores(member.predict(test.x, batch_size=256, verbose=0), test, labels)["clip"]["ua"]
@@ -77,7 +81,7 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
                 "corpora": sorted({u.corpus for u in s.utterances}), "speaker_norm": speaker_norm,
                 "coefficient_scale": "fitted per fold, folded in at conversion" if s.fit_scale else "none",
                 "seconds": round(time.time() - started)}
-    summary = write_report(out, labels, folds, histories, settings)
+    summary = write_report(out, labels, folds, histories, settings, calibration_summary(held_out))
     print(json.dumps(summary, indent=1))
     return summary
 

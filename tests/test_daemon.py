@@ -28,9 +28,11 @@ UTTERANCES = 4  # in synthetic_speech_wav's default audio
 
 
 def config_file(tmp_path: Path, text: str = "") -> Path:
-    """A profile with fast MQTT reconnects, plus `text`."""
+    """A profile with fast MQTT reconnects, plus `text`. The speech check is off: generated tones
+    stand in for speech here, and a tone is rightly not speech-like (tests/test_speech_likeness.py)."""
     path = tmp_path / "edge-ser.toml"
-    path.write_text(f'[device]\nid = "{DEVICE}"\n[mqtt]\nreconnect_min_s = 0.2\nreconnect_max_s = 1.0\n{text}')
+    path.write_text(f'[device]\nid = "{DEVICE}"\n[speech_check]\nenabled = false\n'
+                    f'[mqtt]\nreconnect_min_s = 0.2\nreconnect_max_s = 1.0\n{text}')
     return path
 
 

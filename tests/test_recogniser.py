@@ -39,9 +39,10 @@ def comparable(outputs: list) -> list[tuple]:
     for item in outputs:
         if isinstance(item, WindowScored):
             rows.append(("window", item.utterance, item.start, item.end, item.features.tobytes(),
-                         item.probabilities.tobytes()))
+                         item.probabilities.tobytes(), item.evidence, item.speech_like))
         elif isinstance(item, UtteranceEnded):
-            rows.append(("end", item.utterance, item.start, item.end, item.windows, item.probabilities.tobytes()))
+            rows.append(("end", item.utterance, item.start, item.end, item.windows, item.probabilities.tobytes(),
+                         item.speech_like))
         else:
             rows.append(("start", item.utterance, item.start))
     return rows

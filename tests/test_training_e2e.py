@@ -53,13 +53,15 @@ def test_train_convert_load_predict(tmp_path: Path) -> None:
     keras_path = tmp_path / "model.keras"
     save_recipe(keras_path, LABELS, examples, fit, held_out, utterances, {"coefficient_scale": list(scale)})
     out = tmp_path / "model.tflite"
+    calibration = {"temperature": 1.7, "fitted_on": "a CV report of this recipe"}
     manifest = convert_and_write(model, load_recipe(keras_path), utterances, out, name="e2e", version="0",
-                                 cache=None)
+                                 cache=None, cv_metrics={"calibration": calibration})
     assert manifest.provenance["split"]["train_speakers"] == fit
     assert manifest.metrics["verification"]["top1_agreement"] >= 0.9
     assert manifest.features.coefficient_scale == scale  # the device divides by what training divided by
 
     classifier = Classifier(out, expected_features=FeatureConfig(coefficient_scale=scale))
+    assert classifier.temperature == 1.7  # the CV's temperature travels in the manifest to the device
     assert classifier.labels == LABELS.labels
     recogniser = Recogniser.from_manifest(classifier)
     hits = [np.argmax(analyse(recogniser, synthetic_clip(k, 999 + k)).probabilities) == k

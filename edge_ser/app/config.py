@@ -24,6 +24,7 @@ from edge_ser.model.default import DEFAULT_MODEL
 from edge_ser.mqtt.settings import MqttSettings
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.labelling import InferenceConfig
+from edge_ser.recognise.speech_likeness import SpeechCheckConfig
 
 SOURCES = ("mic", "file", "stdin")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -119,6 +120,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    speech_check: SpeechCheckConfig = field(default_factory=SpeechCheckConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     state: StateConfig = field(default_factory=StateConfig)
@@ -128,7 +130,8 @@ class Config:
 # section -> dataclass whose fields are the section's keys
 SECTIONS: dict[str, type] = {
     "device": DeviceConfig, "audio": AudioConfig, "model": ModelConfig, "gate": GateConfig,
-    "inference": InferenceConfig, "state": StateConfig, "mqtt": MqttSettings, "output": OutputConfig,
+    "inference": InferenceConfig, "speech_check": SpeechCheckConfig, "state": StateConfig, "mqtt": MqttSettings,
+    "output": OutputConfig,
     "log": LogConfig,
 }  # in build order: [mqtt] takes device.id and state.dir
 # keys that are not fields of the section's dataclass, or fields that are set elsewhere

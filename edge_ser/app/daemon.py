@@ -71,7 +71,8 @@ class Daemon:
                  publisher: Publisher | None = None, stdout: TextIO | None = None) -> None:
         self.cfg, self.source, self.classifier = cfg, source, classifier
         self.publisher, self.stdout = publisher, stdout
-        self.recogniser = Recogniser.from_manifest(classifier, gate=cfg.gate, hop_frames=cfg.model.hop_frames or None)
+        self.recogniser = Recogniser.from_manifest(classifier, gate=cfg.gate, hop_frames=cfg.model.hop_frames or None,
+                                                   speech_check=cfg.speech_check)
         self.clock = SampleClock(classifier.manifest.features.sample_rate)
         self.labeller = Labeller(cfg.inference, classifier.labels, origin=cfg.origin)
         self.ema = Ema(cfg.inference.ema)
@@ -160,7 +161,7 @@ class Daemon:
 
     def _handle(self, outputs: list[Output]) -> None:
         for item in outputs:
-            if isinstance(item, WindowScored) and item.probabilities is not None:
+            if isinstance(item, WindowScored) and item.probabilities is not None and item.speech_like:
                 self.ema.update(item.probabilities)
                 self._state_due = True
             elif isinstance(item, UtteranceEnded) and item.probabilities is not None:
@@ -169,7 +170,7 @@ class Daemon:
     def _emit(self, utterance: UtteranceEnded) -> None:
         """One utterance -> one event on MQTT and/or stdout."""
         assert utterance.probabilities is not None
-        verdict = self.labeller.verdict(utterance.probabilities)
+        verdict = self.labeller.verdict(utterance.probabilities, utterance.speech_like)
         event = make_event(device_id=self.cfg.device.id, seq=self.seq.take(), start=self.clock.wall(utterance.start),
                            end=self.clock.wall(utterance.end), label=verdict.label, confidence=verdict.confidence,
                            probabilities=verdict.probabilities, windows=utterance.windows,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ser.recognise.labelling import UNCERTAIN
 from edge_ser.recognise.recogniser import ClipAnalysis
 
 
@@ -36,12 +37,14 @@ def describe(path: Path, clip: ClipAnalysis, labels: tuple[str, ...], sample_rat
         result.update(label=None, confidence=None, probabilities={})
     else:
         best = int(np.argmax(probs))
-        result.update(label=labels[best], confidence=round(float(probs[best]), 4),
+        # a recording in which nothing sounded like speech (recognise.speech_likeness) has no emotion
+        label = labels[best] if clip.speech_like else UNCERTAIN
+        result.update(label=label, confidence=round(float(probs[best]), 4),
                       probabilities=_probabilities(labels, probs))
     if timeline:
         result["timeline"] = [
             {"start_s": round(max(w.start, 0) / sample_rate, 3), "end_s": round(w.end / sample_rate, 3),
-             "label": labels[int(np.argmax(w.probabilities))],
+             "label": labels[int(np.argmax(w.probabilities))] if w.speech_like else UNCERTAIN,
              "confidence": round(float(np.max(w.probabilities)), 4),
              "probabilities": _probabilities(labels, w.probabilities)}
             for w in clip.windows if w.probabilities is not None

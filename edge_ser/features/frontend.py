@@ -129,7 +129,7 @@ class StreamingFrontEnd:
         before, self.frames = self.frames, n_frames(self.samples, self.cfg)
         if self.frames == before:
             return np.zeros(0, dtype=np.float32)
-        return frame_energy_db(windowed_part(self._spans(before, self.frames), self.cfg))
+        return frame_energy_db(windowed_part(self.spans(before, self.frames), self.cfg))
 
     def _make_room(self, incoming: int) -> None:
         """Drop samples no kept frame needs (frames before `frames - history_frames`), then grow
@@ -144,7 +144,7 @@ class StreamingFrontEnd:
             grown[: self._len] = self._buf[: self._len]
             self._buf = grown
 
-    def _spans(self, start: int, end: int) -> np.ndarray:
+    def spans(self, start: int, end: int) -> np.ndarray:
         """Frame spans (a view into the buffer) of the kept frames start..end-1."""
         hop = self.cfg.hop_length
         lo = start * hop - self._base
@@ -158,7 +158,7 @@ class StreamingFrontEnd:
         if end <= start:
             return np.zeros((0, self.cfg.n_features), dtype=np.float32)
         if end - start > self.history_frames:  # more than the cache holds: compute, do not cache
-            return frame_features(self._spans(start, end), self.cfg, start, self.transform)
+            return frame_features(self.spans(start, end), self.cfg, start, self.transform)
         frames = np.arange(start, end)
         slots = frames % self.history_frames
         missing = np.flatnonzero(self._cached[slots] != frames)
@@ -166,7 +166,7 @@ class StreamingFrontEnd:
             for lo in range(start + int(missing[0]), start + int(missing[-1]) + 1, COMPUTE_FRAMES):
                 hi = min(lo + COMPUTE_FRAMES, start + int(missing[-1]) + 1)
                 fresh = slots[lo - start : hi - start]
-                self._cache[fresh] = frame_features(self._spans(lo, hi), self.cfg, lo, self.transform)
+                self._cache[fresh] = frame_features(self.spans(lo, hi), self.cfg, lo, self.transform)
                 self._cached[fresh] = frames[lo - start : hi - start]
         return self._cache[slots]
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_ser.errors import ModelError
 from edge_ser.features.config import FeatureConfig
+from edge_ser.model.calibration import apply_temperature
 from edge_ser.model.default import DEFAULT_MODEL
 from edge_ser.model.manifest import Manifest, Quantisation, manifest_path, sha256_file
 from edge_ser.native_stderr import filtered_stderr
@@ -106,6 +107,7 @@ class Classifier:
                              f"found {len(inputs)} and {len(outputs)}")
         self._input, self._output = inputs[0], outputs[0]
         self._check_tensors()
+        self.temperature = 1.0 if self.manifest.calibration is None else self.manifest.calibration.temperature
         log.info("model %s %s (%s) on %s, %d thread(s)", self.manifest.name, self.manifest.version,
                  self.path, self.backend, num_threads)
 
@@ -134,7 +136,9 @@ class Classifier:
         return self.manifest.labels
 
     def predict(self, window: np.ndarray) -> np.ndarray:
-        """Probabilities (summing to 1) for one normalised window of shape (frames, n_features)."""
+        """Probabilities (summing to 1) for one normalised window of shape (frames, n_features),
+        temperature-scaled when the manifest has a calibration (the one place it is applied, so every
+        window, utterance mean and state downstream sees calibrated numbers)."""
         x = quantise(window[None, ...], self.manifest.input)
         self._interpreter.set_tensor(self._input["index"], x)
         self._interpreter.invoke()
@@ -142,7 +146,8 @@ class Classifier:
         raw = np.maximum(raw, 0.0)
         total = float(raw.sum())
         # An int8 softmax can round every class to zero; fall back to uniform rather than NaN.
-        return raw / total if total > 0 else np.full_like(raw, 1.0 / len(raw))
+        probabilities = raw / total if total > 0 else np.full_like(raw, 1.0 / len(raw))
+        return apply_temperature(probabilities, self.temperature)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from edge_ser.errors import ConfigError, ModelError, read_user_file
 from edge_ser.features.config import FeatureConfig
+from edge_ser.model.calibration import Calibration
 
 MANIFEST_FORMAT = 1
 
@@ -49,6 +50,9 @@ class Manifest:
     # Empty in manifests written before it was recorded: the runtime then uses its defaults.
     gate: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Temperature scaling of the outputs (model.calibration). None in manifests without the block:
+    # T = 1, and `to_dict` leaves the block out, so such manifests round-trip unchanged.
+    calibration: Calibration | None = None
 
     @property
     def window_seconds(self) -> float:
@@ -59,7 +63,7 @@ class Manifest:
         return self.hop_frames * self.features.frame_seconds
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "name": self.name,
             "version": self.version,
@@ -74,6 +78,9 @@ class Manifest:
             "provenance": self.provenance,
             "metrics": self.metrics,
         }
+        if self.calibration is not None:
+            data["calibration"] = self.calibration.to_dict()
+        return data
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
@@ -101,6 +108,7 @@ class Manifest:
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
                 gate=dict(data.get("gate", {})),
+                calibration=_calibration(data.get("calibration"), source),
             )
         except ModelError:
             raise
@@ -122,6 +130,19 @@ class Manifest:
         if not isinstance(data, dict):
             raise ModelError(f"{path}: manifest must be a JSON object")
         return cls.from_dict(data, source=str(path))
+
+
+def _calibration(block: Any, source: str) -> Calibration | None:
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise ModelError(f"{source}: calibration must be an object like {{\"temperature\": 1.3}}")
+    try:
+        return Calibration.from_dict(block)
+    except KeyError:
+        raise ModelError(f"{source}: calibration lacks the key 'temperature'") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{source}: {exc}") from None
 
 
 def manifest_path(model_path: str | Path) -> Path:

@@ -10,6 +10,10 @@ Decisions, documented in firmware_config/README.md:
 * Below `threshold` the label is "uncertain" and the confidence is still the top probability, so a
   consumer can apply its own, stricter cut. Events are published anyway: silence never produces an
   event, but an utterance with an unclear emotion is still an utterance.
+* A sound that failed the speech-likeness check (recognise.speech_likeness: tones, music, noise,
+  knocks) is labelled "uncertain" whatever its probabilities, rather than dropped: the gate did hear
+  something, the event schema stays as it is, and a consumer that only wants emotions already
+  ignores "uncertain".
 * The EMA weighs the newest window by `ema` (1.0 = no smoothing). It drives only the retained
   state; events use the plain mean over their utterance's windows (pipeline.utterances).
 """
@@ -63,7 +67,9 @@ class Labeller:
         self.cfg, self.labels = cfg, tuple(labels)
         self._groups = _group_matrix(cfg.groups, self.labels, origin)
 
-    def verdict(self, probabilities: np.ndarray) -> Verdict:
+    def verdict(self, probabilities: np.ndarray, speech_like: bool = True) -> Verdict:
+        """The label for `probabilities`; "uncertain" below the threshold or when the sound was not
+        speech-like (the probabilities and confidence are reported anyway)."""
         probs = np.asarray(probabilities, dtype=np.float64)
         per_label = {label: round(float(p), 4) for label, p in zip(self.labels, probs, strict=True)}
         groups = None
@@ -75,7 +81,7 @@ class Labeller:
             groups = {name: round(float(p), 4) for name, p in zip(names, scores, strict=True)}
         best = int(np.argmax(scores))
         confidence = round(float(scores[best]), 4)
-        label = names[best] if confidence >= self.cfg.threshold else UNCERTAIN
+        label = names[best] if speech_like and confidence >= self.cfg.threshold else UNCERTAIN
         return Verdict(label, confidence, per_label, groups)
 
 

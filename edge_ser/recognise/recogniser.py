@@ -22,8 +22,10 @@ from edge_ser.audio.pcm import chunked, pcm16_to_float
 from edge_ser.errors import ConfigError, ModelError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.features.frontend import SpectralTransform, StreamingFrontEnd
+from edge_ser.features.pitch import pitch_features
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.segmenter import Segmenter, UtteranceEnd, UtteranceStart, Window, WindowSpec, history_frames
+from edge_ser.recognise.speech_likeness import SpeechCheckConfig, SpeechEvidence, measure
 
 if TYPE_CHECKING:
     from edge_ser.model.classifier import Classifier
@@ -50,6 +52,10 @@ class WindowScored:
     features: np.ndarray = field(repr=False)  # (window_frames, n_features), normalised, float32
     speech_fraction: float
     probabilities: np.ndarray | None  # over the classifier's labels; None without a classifier
+    # The speech-likeness check (recognise.speech_likeness), measured only with a classifier: a
+    # window that fails it still has probabilities, but they are no evidence of an emotion.
+    evidence: SpeechEvidence | None = None
+    speech_like: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class UtteranceEnded:
     end: int  # one past the last sample of its last speech frame
     windows: int
     probabilities: np.ndarray | None  # mean over its windows; None without a classifier
+    speech_like: bool = True  # at least one window passed the speech-likeness check: report "uncertain" if not
 
 
 Output = UtteranceStarted | WindowScored | UtteranceEnded
@@ -78,20 +85,25 @@ class Recogniser:
     """Push-based recognition for one stream. Not thread-safe: one caller drives it."""
 
     def __init__(self, features: FeatureConfig, gate: GateConfig, spec: WindowSpec,
-                 classifier: Classifier | None = None, *, spectral_transform: SpectralTransform | None = None) -> None:
+                 classifier: Classifier | None = None, *, spectral_transform: SpectralTransform | None = None,
+                 speech_check: SpeechCheckConfig | None = None) -> None:
         self.features, self.gate, self.spec, self.classifier = features, gate, spec, classifier
+        self.speech_check = speech_check or SpeechCheckConfig()
         self._front_end = StreamingFrontEnd(features, history_frames(gate, spec), spectral_transform)
         self._segmenter = Segmenter(features, gate, spec, self._front_end)
         self._collected: list[np.ndarray] = []
+        self._speech_like = False
 
     @classmethod
     def from_manifest(cls, classifier: Classifier, *, gate: GateConfig | None = None, hop_frames: int | None = None,
-                      min_speech_fraction: float = DEFAULT_MIN_SPEECH_FRACTION) -> Recogniser:
+                      min_speech_fraction: float = DEFAULT_MIN_SPEECH_FRACTION,
+                      speech_check: SpeechCheckConfig | None = None) -> Recogniser:
         """The chain a model was trained for: its features and window from the manifest, its gate
         unless the device configures its own (`gate`), and its hop unless overridden."""
         m = classifier.manifest
         spec = WindowSpec(m.window_frames, hop_frames or m.hop_frames, min_speech_fraction)
-        return cls(m.features, gate or gate_from_manifest(m, str(classifier.path)), spec, classifier)
+        return cls(m.features, gate or gate_from_manifest(m, str(classifier.path)), spec, classifier,
+                   speech_check=speech_check)
 
     @property
     def samples(self) -> int:
@@ -117,6 +129,7 @@ class Recogniser:
         self._front_end.reset()
         self._segmenter.reset()
         self._collected = []
+        self._speech_like = False
 
     def run(self, signal: np.ndarray, chunk: int = 4096) -> Iterator[Output]:
         """Generator over a whole signal: push it in chunks, then flush."""
@@ -129,19 +142,38 @@ class Recogniser:
         out: list[Output] = []
         for item in segments:
             if isinstance(item, Window):
-                probabilities = None if self.classifier is None else self.classifier.predict(item.features)
-                if probabilities is not None:
+                probabilities, evidence = None, None
+                if self.classifier is not None:
+                    probabilities = self.classifier.predict(item.features)
                     self._collected.append(probabilities)
+                    evidence = self._evidence(item) if self.speech_check.enabled else None
+                speech_like = evidence is None or evidence.passes(self.speech_check)
+                self._speech_like |= speech_like
                 out.append(WindowScored(item.utterance, item.start * fs.hop_length, _frames_end(item.end, fs),
-                                        item.features, item.speech_fraction, probabilities))
+                                        item.features, item.speech_fraction, probabilities, evidence, speech_like))
             elif isinstance(item, UtteranceStart):
-                self._collected = []
+                self._collected, self._speech_like = [], False
                 out.append(UtteranceStarted(item.utterance, item.start * fs.hop_length))
             else:
                 mean = np.mean(self._collected, axis=0) if self._collected else None
                 out.append(UtteranceEnded(item.utterance, item.start * fs.hop_length, _frames_end(item.end, fs),
-                                          item.windows, mean))
+                                          item.windows, mean, self._speech_like))
         return out
+
+
+    def _evidence(self, window: Window) -> SpeechEvidence:
+        """The speech-likeness of a window's frames, from their raw (unnormalised) columns, which the
+        front end has just computed for the window and still caches: the level is c0 (the mean
+        log-mel level times sqrt(n_mels) under the orthonormal DCT), the pitch the model's own pitch
+        columns or, for a model without them, the same estimator run on the frames' samples."""
+        fs = self.features
+        first = max(window.start, 0)  # the padded window at stream start: its real frames only
+        raw = self._front_end.features(first, window.end)
+        if fs.pitch:
+            pitch = raw[:, fs.n_mfcc : fs.n_mfcc + 2]
+        else:
+            pitch = pitch_features(self._front_end.spans(first, window.end), fs)
+        return measure(raw[:, 0] / np.sqrt(fs.n_mels), pitch[:, 0], pitch[:, 1], fs.frame_seconds)
 
 
 def _frames_end(end_frame: int, fs: FeatureConfig) -> int:
@@ -182,6 +214,11 @@ class ClipAnalysis:
         """Clip level: the mean over all speech windows, or None when nobody spoke."""
         scored = [w.probabilities for w in self.windows if w.probabilities is not None]
         return np.mean(scored, axis=0) if scored else None
+
+    @property
+    def speech_like(self) -> bool:
+        """Whether any utterance passed the speech-likeness check (its emotion means something)."""
+        return any(u.speech_like for u in self.utterances)
 
 
 def analyse(recogniser: Recogniser, signal: np.ndarray, chunk: int = 4096) -> ClipAnalysis:
