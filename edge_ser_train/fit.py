@@ -22,6 +22,7 @@ from edge_ser_train.models import ModelConfig, average_models, build_model
 
 MONITORS = ("loss", "ua")
 SCHEDULES = ("plateau", "cosine")
+BALANCES = ("corpus-class", "class", "none")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class TrainConfig:
     learning_rate: float = 2e-3
     patience: int = 6  # epochs without a better validation loss before stopping
     spec_augment: bool = True
-    class_weighting: bool = True
+    # per-window loss weights: "corpus-class" gives every corpus, and every class within it, an equal
+    # share (one corpus is "class" weighting); "class" balances classes over all corpora pooled
+    balance: str = "corpus-class"
     seed: int = 0
     members: int = 1  # models trained with seeds seed, seed+1, ...; shipped as one model averaging them
     mixup: float = 0.0  # Beta(a, a) parameter of mixup between training windows; 0 = off
@@ -47,6 +50,8 @@ class TrainConfig:
             raise ConfigError(f"monitor must be one of {MONITORS}, not {self.monitor!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if self.balance not in BALANCES:
+            raise ConfigError(f"balance must be one of {BALANCES}, not {self.balance!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,14 +65,21 @@ class History:
     best_epoch: int = 0
 
 
-def class_weights(y: np.ndarray, n_labels: int) -> dict[int, float]:
-    """Inverse-frequency weights with mean 1 over present classes (RAVDESS neutral is half the size
-    of the others; merging calm makes it 1.5x), so UA, not WA, is what the loss rewards."""
-    counts = np.bincount(y, minlength=n_labels).astype(float)
-    present = counts > 0
-    weights = np.zeros(n_labels)
-    weights[present] = counts[present].sum() / (present.sum() * counts[present])
-    return {i: float(w) for i, w in enumerate(weights)}
+def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str) -> np.ndarray | None:
+    """Per-window loss weights with mean 1, or None for "none".
+
+    "class": inverse class frequency (RAVDESS neutral is half the size of the others; merging calm
+    makes it 1.5x), so UA, not WA, is what the loss rewards. "corpus-class": every (corpus, class)
+    cell present gets the same total weight, so that TESS's 1400 clips of one voice do not outweigh
+    EmoDB's 200 and a class one corpus lacks (EmoDB has no surprise) is not left to the others'
+    proportions; with one corpus it is "class"."""
+    if balance == "none":
+        return None
+    corpus_index = np.unique(corpus, return_inverse=True)[1] if balance == "corpus-class" else np.zeros_like(y)
+    _, index, counts = np.unique(np.stack([corpus_index, y], axis=1), axis=0, return_inverse=True,
+                                 return_counts=True)
+    index = index.reshape(-1)  # NumPy 2.0 returns the inverse of an axis-unique with the input's shape
+    return (len(y) / (len(counts) * counts[index])).astype(np.float32)
 
 
 def _masked(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -145,7 +157,7 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
     optimizer = keras.optimizers.Adam(cfg.learning_rate)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy")
     targets = np.eye(len(labels), dtype=np.float32)[train.y]
-    weights = class_weights(train.y, len(labels)) if cfg.class_weighting else None
+    weights = example_weights(train.y, train.clip_corpus[train.clip], cfg.balance)
     rng = np.random.default_rng(seed)
     history, best, best_weights, since_best = History(), (-np.inf,), model.get_weights(), 0
     for epoch in range(cfg.max_epochs):
@@ -154,7 +166,7 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
         x, y = (_masked(train.x, rng) if cfg.spec_augment else train.x), targets
         if cfg.mixup > 0:
             x, y = mixup(x, y, cfg.mixup, rng)
-        fitted = model.fit(x, y, batch_size=cfg.batch_size, epochs=1, class_weight=weights,
+        fitted = model.fit(x, y, batch_size=cfg.batch_size, epochs=1, sample_weight=weights,
                            shuffle=True, verbose=0)
         val_loss, val_ua = _clip_ua(model, val, labels)
         history.train_loss.append(float(fitted.history["loss"][-1]))
