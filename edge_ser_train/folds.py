@@ -57,6 +57,8 @@ def validation_speakers(train_speakers: Sequence[str], n: int = 2, offset: int =
     """`n` training speakers kept out of training to decide when to stop: consecutive in sorted order
     (RAVDESS: one odd = male and one even = female actor), moved along by `offset` per fold."""
     unique = sorted(set(train_speakers))
+    if n == 0:  # nothing held out; no speakers needed to hold it
+        return []
     if len(unique) <= n:
         raise TrainingError(f"need more than {n} training speakers to hold {n} out for early stopping")
     start = (offset * n) % (len(unique) - n + 1)

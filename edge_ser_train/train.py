@@ -50,7 +50,8 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
     on `test_speakers`, overall and per corpus: one CV fold or one leave-one-corpus-out split."""
     labels = s.labels.labels
     # A one-speaker corpus held out for early stopping would leave training without that corpus.
-    candidates = [sp for sp in train_speakers if sp not in training_only_speakers(train_speakers)]
+    single = training_only_speakers(eval_all.clip_speaker.tolist())
+    candidates = [sp for sp in train_speakers if sp not in single]
     val_speakers = validation_speakers(candidates, n=s.val_speakers, offset=val_offset)
     fit_speakers = [sp for sp in train_speakers if sp not in val_speakers]
     print(f"  test {test_speakers}, validation {val_speakers or 'none'}", flush=True)

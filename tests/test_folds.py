@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edge_ser_train.errors import TrainingError
-from edge_ser_train.folds import corpus_splits, speaker_folds, training_only_speakers
+from edge_ser_train.folds import corpus_splits, speaker_folds, training_only_speakers, validation_speakers
 
 RAVDESS = [f"ravdess:{a:02d}" for a in range(1, 21)]
 EMODB = ["emodb:03", "emodb:08", "emodb:09", "emodb:10", "emodb:11"]
@@ -43,3 +43,9 @@ def test_leave_one_corpus_out_tests_each_corpus_on_all_its_speakers() -> None:
     assert splits == [("emodb", EMODB), ("ravdess", ["ravdess:01", "ravdess:02"]), ("tess", ["tess:OAF"])]
     with pytest.raises(TrainingError, match="two or more corpora, got emodb"):
         corpus_splits(EMODB)
+
+
+def test_no_early_stopping_needs_no_spare_speakers() -> None:
+    # A fold whose training side is one speaker per corpus still trains with --val-speakers 0.
+    assert validation_speakers([], n=0) == []
+    assert validation_speakers(["a:1", "a:2", "a:3", "a:4"], n=2, offset=1) == ["a:3", "a:4"]
