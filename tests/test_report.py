@@ -103,3 +103,11 @@ def test_a_leave_one_corpus_out_run_alone_has_no_cv_tables(tmp_path: Path) -> No
     assert list(summary) == ["loco"]
     assert "Cross-validation" not in (tmp_path / "report.md").read_text()
     assert not (tmp_path / "confusion_int8.png").exists()
+
+
+def test_summarise_names_a_folder_without_folds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    loco = [{"corpus": "a", "train_corpora": ["x"], **scored([0, 1], [0, 1]), "top1_agreement": 1.0}]
+    write_report(tmp_path / "loco", LABELS, [], [], {"protocol": "loco", "speakers": {}}, loco=loco)
+    assert main([str(tmp_path / "loco")]) == 2
+    assert capsys.readouterr().err == (f"summarise: error: no cross-validation folds in {tmp_path / 'loco'} "
+                                       "(leave-one-corpus-out only: see report.md there)\n")
