@@ -88,16 +88,16 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
     or "cmn") normalises windows with the statistics of the speaker's other clips (an experiment:
     the device cannot do it yet)."""
     started = time.time()
+    speakers = sorted({u.speaker for u in s.utterances if s.labels.index(u.label) is not None})
+    # Refuse an impossible protocol before minutes of feature building, not after.
+    cv_splits = speaker_folds(speakers, k) if protocol in ("cv", "both") else []
+    loco_splits = corpus_splits(speakers) if protocol in ("loco", "both") else []
     print(f"{len(s.utterances)} clips; building examples ...", flush=True)
     train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
     if speaker_norm:
         train_all, eval_all = speaker_normalise(train_all, eval_all, variance=speaker_norm == "cmvn")
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
-    speakers = sorted({str(sp) for sp in eval_all.clip_speaker})
-    # Refuse an impossible protocol before hours of training, not after.
-    cv_splits = speaker_folds(speakers, k) if protocol in ("cv", "both") else []
-    loco_splits = corpus_splits(speakers) if protocol in ("loco", "both") else []
     folds, histories = [], []
     for i, test_speakers in enumerate(cv_splits):
         print(f"fold {i + 1}/{k}", flush=True)
