@@ -1,4 +1,4 @@
-"""One training run: class-weighted, SpecAugment per epoch, early stopping on held-out speakers.
+"""One training run: corpus- and class-balanced, SpecAugment per epoch, early stopping on held-out speakers.
 
 The loop is written out (one `fit` epoch at a time) because SpecAugment masks are redrawn every
 epoch and the stopping criterion is the loss on *speakers* the model has not trained on, evaluated
@@ -92,7 +92,7 @@ def mixup(x: np.ndarray, targets: np.ndarray, alpha: float,
     with a dozen training speakers the model otherwise memorises speakers; blends of two speakers'
     windows smooth the decision boundaries between them."""
     lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
-    lam = np.maximum(lam, 1 - lam)  # the first window dominates, so its class weight still applies
+    lam = np.maximum(lam, 1 - lam)  # the first window dominates, so its weight still applies
     other = rng.permutation(len(x))
     mixed = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[other]
     return mixed.astype(np.float32), lam[:, None] * targets + (1 - lam[:, None]) * targets[other]
