@@ -25,8 +25,7 @@ from edge_ser.recognise.segmenter import WindowSpec
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.augment import WaveAugment
 from edge_ser_train.code_digest import code_digest
-from edge_ser_train.corpora import Utterance
-from edge_ser_train.folds import corpus_of
+from edge_ser_train.corpora import Utterance, corpus_of
 from edge_ser_train.labels import LabelSet
 from edge_ser_train.spectral import vtlp
 

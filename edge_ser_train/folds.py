@@ -13,12 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 
+from edge_ser_train.corpora import corpus_of
 from edge_ser_train.errors import TrainingError
-
-
-def corpus_of(speaker: str) -> str:
-    """The corpus of a namespaced speaker ("emodb:03" -> "emodb"; loaders always prefix it)."""
-    return speaker.split(":", 1)[0]
 
 
 def by_corpus(speakers: Sequence[str]) -> dict[str, list[str]]:

@@ -24,18 +24,12 @@ from typing import Any
 import numpy as np
 
 from edge_ser_train.console import run_tool
+from edge_ser_train.corpora import corpus_of
 from edge_ser_train.evaluate import compare, level_scores
 from edge_ser_train.examples import ExampleSet, build_examples
 from edge_ser_train.export import to_int8_tflite
 from edge_ser_train.fit import History, train_model
-from edge_ser_train.folds import (
-    by_corpus,
-    corpus_of,
-    corpus_splits,
-    speaker_folds,
-    training_only_speakers,
-    validation_speakers,
-)
+from edge_ser_train.folds import by_corpus, corpus_splits, speaker_folds, training_only_speakers, validation_speakers
 from edge_ser_train.options import Settings, add_options, settings_from
 from edge_ser_train.report import curve, write_report
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale, fold_coefficient_scale
