@@ -69,17 +69,21 @@ def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str) -> np.ndarr
     """Per-window loss weights with mean 1, or None for "none".
 
     "class": inverse class frequency (RAVDESS neutral is half the size of the others; merging calm
-    makes it 1.5x), so UA, not WA, is what the loss rewards. "corpus-class": every (corpus, class)
-    cell present gets the same total weight, so that TESS's 1400 clips of one voice do not outweigh
-    EmoDB's 200 and a class one corpus lacks (EmoDB has no surprise) is not left to the others'
-    proportions; with one corpus it is "class"."""
+    makes it 1.5x), so UA, not WA, is what the loss rewards. "corpus-class": every corpus gets the
+    same share of the total weight, split equally among the classes it has, so that TESS's 1400
+    clips of one voice do not outweigh EmoDB's 200 and a corpus without a class (EmoDB has no
+    surprise) still counts as much as the others; with one corpus it is "class"."""
     if balance == "none":
         return None
     corpus_index = np.unique(corpus, return_inverse=True)[1] if balance == "corpus-class" else np.zeros_like(y)
-    _, index, counts = np.unique(np.stack([corpus_index, y], axis=1), axis=0, return_inverse=True,
-                                 return_counts=True)
+    corpus_index = corpus_index.reshape(-1)
+    cells, index, counts = np.unique(np.stack([corpus_index, y], axis=1), axis=0, return_inverse=True,
+                                     return_counts=True)
     index = index.reshape(-1)  # NumPy 2.0 returns the inverse of an axis-unique with the input's shape
-    return (len(y) / (len(counts) * counts[index])).astype(np.float32)
+    classes_in_corpus = np.bincount(cells[:, 0])  # cells present per corpus
+    n_corpora = np.count_nonzero(classes_in_corpus)
+    share = len(y) / (n_corpora * classes_in_corpus[cells[:, 0]] * counts)  # per cell, per window
+    return share[index].astype(np.float32)
 
 
 def _masked(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

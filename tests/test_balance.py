@@ -15,11 +15,19 @@ CORPUS = np.array(["a"] * 4 + ["b"] * 6)
 
 def test_corpus_class_gives_every_cell_the_same_share() -> None:
     w = example_weights(Y, CORPUS, "corpus-class")
-    # 10 windows over 4 cells: each cell's windows sum to 2.5
+    # 10 windows: 5 per corpus, split 2.5 + 2.5 over its two classes
     np.testing.assert_allclose(w, [5 / 6] * 3 + [2.5, 2.5] + [0.5] * 5, rtol=1e-6)
     for corpus in "ab":
         for label in (0, 1):
             assert w[np.equal(CORPUS, corpus) & np.equal(Y, label)].sum() == pytest.approx(2.5)
+
+
+def test_corpus_class_gives_a_corpus_without_a_class_its_full_share() -> None:
+    # Corpus a: two windows of class 0, one of class 1; corpus b: three of class 0 and no class 1.
+    y, corpus = np.array([0, 0, 1, 0, 0, 0]), np.array(["a"] * 3 + ["b"] * 3)
+    w = example_weights(y, corpus, "corpus-class")
+    # each corpus 6 / 2 = 3 in total; a splits it 1.5 + 1.5 over its two classes
+    np.testing.assert_allclose(w, [0.75, 0.75, 1.5, 1.0, 1.0, 1.0], rtol=1e-6)
 
 
 def test_class_balances_the_pooled_classes_and_one_corpus_is_the_same() -> None:
