@@ -114,7 +114,7 @@ def markdown(labels: tuple[str, ...], folds: list[dict[str, Any]], summary: dict
              corpora: dict[str, Any], loco: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     """report.md: the leave-one-corpus-out table (the headline when it was run: the closest stand-in
     for voices and rooms no corpus had) next to the per-corpus CV table. Clip level, int8 scored."""
-    lines = [f"# {settings.get('protocol', 'cv')} report: {', '.join(settings.get('corpora', []))}", "",
+    lines = [f"# edge-ser-train ({settings.get('protocol', 'cv')}): {', '.join(settings.get('corpora', []))}", "",
              f"Labels: {', '.join(labels)}. Clip level (windows averaged per clip); the int8 model is the one "
              "scored, float UA beside it."]
     if settings.get("dropped_clips"):
