@@ -31,6 +31,11 @@ class Utterance:
     corpus: str
 
 
+def corpus_of(speaker: str) -> str:
+    """The corpus of a namespaced speaker ("emodb:03" -> "emodb"; every loader prefixes it)."""
+    return speaker.split(":", 1)[0]
+
+
 def audio_files(root: Path) -> list[Path]:
     """Every audio file under `root`, any extension case, in a stable order. A mistyped corpus
     path is refused here rather than read as a corpus without clips."""

@@ -25,7 +25,7 @@ from edge_ser.recognise.segmenter import WindowSpec
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.augment import WaveAugment
 from edge_ser_train.code_digest import code_digest
-from edge_ser_train.corpora import Utterance
+from edge_ser_train.corpora import Utterance, corpus_of
 from edge_ser_train.labels import LabelSet
 from edge_ser_train.spectral import vtlp
 
@@ -62,6 +62,15 @@ class ExampleSet:
     copy: np.ndarray  # (windows,) 0 = original audio, k > 0 = k-th augmented copy
     clip_label: np.ndarray  # (clips,)
     clip_speaker: np.ndarray  # (clips,) str
+
+    @property
+    def clip_corpus(self) -> np.ndarray:
+        """(clips,) the corpus of each clip, from its namespaced speaker ("emodb:03" -> "emodb")."""
+        return np.array([corpus_of(str(s)) for s in self.clip_speaker])
+
+    def select_corpus(self, corpus: str) -> ExampleSet:
+        """The windows of this corpus's clips (clip indices stay global)."""
+        return self.select_speakers([s for s in set(self.clip_speaker.tolist()) if corpus_of(s) == corpus])
 
     def select_speakers(self, speakers: Sequence[str], copies: bool = True) -> ExampleSet:
         """The windows of these speakers' clips (clip indices stay global)."""

@@ -1,4 +1,4 @@
-"""One training run: class-weighted, SpecAugment per epoch, early stopping on held-out speakers.
+"""One training run: corpus- and class-balanced, SpecAugment per epoch, early stopping on held-out speakers.
 
 The loop is written out (one `fit` epoch at a time) because SpecAugment masks are redrawn every
 epoch and the stopping criterion is the loss on *speakers* the model has not trained on, evaluated
@@ -22,6 +22,7 @@ from edge_ser_train.models import ModelConfig, average_models, build_model
 
 MONITORS = ("loss", "ua")
 SCHEDULES = ("plateau", "cosine")
+BALANCES = ("corpus-class", "class", "none")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class TrainConfig:
     learning_rate: float = 2e-3
     patience: int = 6  # epochs without a better validation loss before stopping
     spec_augment: bool = True
-    class_weighting: bool = True
+    # per-window loss weights: "corpus-class" gives every corpus, and every class within it, an equal
+    # share (one corpus is "class" weighting); "class" balances classes over all corpora pooled
+    balance: str = "corpus-class"
     seed: int = 0
     members: int = 1  # models trained with seeds seed, seed+1, ...; shipped as one model averaging them
     mixup: float = 0.0  # Beta(a, a) parameter of mixup between training windows; 0 = off
@@ -47,6 +50,8 @@ class TrainConfig:
             raise ConfigError(f"monitor must be one of {MONITORS}, not {self.monitor!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if self.balance not in BALANCES:
+            raise ConfigError(f"balance must be one of {BALANCES}, not {self.balance!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,14 +65,25 @@ class History:
     best_epoch: int = 0
 
 
-def class_weights(y: np.ndarray, n_labels: int) -> dict[int, float]:
-    """Inverse-frequency weights with mean 1 over present classes (RAVDESS neutral is half the size
-    of the others; merging calm makes it 1.5x), so UA, not WA, is what the loss rewards."""
-    counts = np.bincount(y, minlength=n_labels).astype(float)
-    present = counts > 0
-    weights = np.zeros(n_labels)
-    weights[present] = counts[present].sum() / (present.sum() * counts[present])
-    return {i: float(w) for i, w in enumerate(weights)}
+def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str) -> np.ndarray | None:
+    """Per-window loss weights with mean 1, or None for "none".
+
+    "class": inverse class frequency (RAVDESS neutral is half the size of the others; merging calm
+    makes it 1.5x), so UA, not WA, is what the loss rewards. "corpus-class": every corpus gets the
+    same share of the total weight, split equally among the classes it has, so that TESS's 1400
+    clips of one voice do not outweigh EmoDB's 200 and a corpus without a class (EmoDB has no
+    surprise) still counts as much as the others; with one corpus it is "class"."""
+    if balance == "none":
+        return None
+    corpus_index = np.unique(corpus, return_inverse=True)[1] if balance == "corpus-class" else np.zeros_like(y)
+    corpus_index = corpus_index.reshape(-1)
+    cells, index, counts = np.unique(np.stack([corpus_index, y], axis=1), axis=0, return_inverse=True,
+                                     return_counts=True)
+    index = index.reshape(-1)  # NumPy 2.0 returns the inverse of an axis-unique with the input's shape
+    classes_in_corpus = np.bincount(cells[:, 0])  # cells present per corpus
+    n_corpora = np.count_nonzero(classes_in_corpus)
+    share = len(y) / (n_corpora * classes_in_corpus[cells[:, 0]] * counts)  # per cell, per window
+    return share[index].astype(np.float32)
 
 
 def _masked(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -80,7 +96,7 @@ def mixup(x: np.ndarray, targets: np.ndarray, alpha: float,
     with a dozen training speakers the model otherwise memorises speakers; blends of two speakers'
     windows smooth the decision boundaries between them."""
     lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
-    lam = np.maximum(lam, 1 - lam)  # the first window dominates, so its class weight still applies
+    lam = np.maximum(lam, 1 - lam)  # the first window dominates, so its weight still applies
     other = rng.permutation(len(x))
     mixed = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[other]
     return mixed.astype(np.float32), lam[:, None] * targets + (1 - lam[:, None]) * targets[other]
@@ -145,7 +161,7 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
     optimizer = keras.optimizers.Adam(cfg.learning_rate)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy")
     targets = np.eye(len(labels), dtype=np.float32)[train.y]
-    weights = class_weights(train.y, len(labels)) if cfg.class_weighting else None
+    weights = example_weights(train.y, train.clip_corpus[train.clip], cfg.balance)
     rng = np.random.default_rng(seed)
     history, best, best_weights, since_best = History(), (-np.inf,), model.get_weights(), 0
     for epoch in range(cfg.max_epochs):
@@ -154,7 +170,7 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
         x, y = (_masked(train.x, rng) if cfg.spec_augment else train.x), targets
         if cfg.mixup > 0:
             x, y = mixup(x, y, cfg.mixup, rng)
-        fitted = model.fit(x, y, batch_size=cfg.batch_size, epochs=1, class_weight=weights,
+        fitted = model.fit(x, y, batch_size=cfg.batch_size, epochs=1, sample_weight=weights,
                            shuffle=True, verbose=0)
         val_loss, val_ua = _clip_ua(model, val, labels)
         history.train_loss.append(float(fitted.history["loss"][-1]))

@@ -2,7 +2,10 @@
 
 Corpora spell the same emotion differently (`ANG`, `a`, `W` for German *Wut*, folder `angry`);
 loaders translate their own codes into CANONICAL names, and a LabelSet then decides which of them a
-model predicts, which are merged (RAVDESS calm into neutral) and which are left out.
+model predicts, which are merged (RAVDESS calm into neutral) and which are left out. Every label set
+places every canonical label in exactly one of those three: when corpora are combined, a class one
+corpus has and the others lack (EmoDB boredom) must be a written decision, never an accident of a
+name that happens not to match.
 """
 
 from __future__ import annotations
@@ -42,19 +45,35 @@ class LabelSet:
     name: str
     labels: tuple[str, ...]
     merge: dict[str, str] = field(default_factory=dict)  # canonical -> one of `labels`
+    drop: frozenset[str] = frozenset()  # canonical labels whose clips are left out of training and scoring
+
+    def __post_init__(self) -> None:
+        placed = [*self.labels, *self.merge, *self.drop]
+        unplaced = sorted(set(CANONICAL) - set(placed))
+        twice = sorted({name for name in placed if placed.count(name) > 1})
+        wrong_target = sorted(set(self.merge.values()) - set(self.labels))
+        if unplaced or twice or wrong_target:
+            raise TrainingError(f"label set {self.name!r}: every canonical label must be predicted, merged or "
+                                f"dropped exactly once (unplaced {unplaced}, placed twice {twice}, merged into "
+                                f"a label it does not predict {wrong_target})")
 
     def index(self, canonical: str) -> int | None:
-        """Output index for a canonical label, or None when this set leaves it out."""
-        target = self.merge.get(canonical, canonical)
-        return self.labels.index(target) if target in self.labels else None
+        """Output index for a canonical label, or None when this set drops it."""
+        if canonical in self.drop:
+            return None
+        return self.labels.index(self.merge.get(canonical, canonical))
 
 
 LABEL_SETS: dict[str, LabelSet] = {
+    # Boredom (EmoDB only) is dropped by every set: no other corpus has it, so a class for it would be
+    # learnt from five German speakers, and merging it into neutral would teach neutral a low-arousal
+    # German voice. A set that wants it says so in `merge` or `labels`.
     "ravdess8": LabelSet("ravdess8", ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust",
-                                      "surprised")),
+                                      "surprised"), drop=frozenset({"boredom"})),
     "seven": LabelSet("seven", ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"),
-                      {"calm": "neutral"}),
-    "four": LabelSet("four", ("neutral", "happy", "sad", "angry"), {"calm": "neutral"}),
+                      {"calm": "neutral"}, frozenset({"boredom"})),
+    "four": LabelSet("four", ("neutral", "happy", "sad", "angry"), {"calm": "neutral"},
+                     frozenset({"fearful", "disgust", "surprised", "boredom"})),
 }
 
 

@@ -11,7 +11,7 @@ from edge_ser.features.config import PITCH_METHODS, FeatureConfig
 from edge_ser_train.corpora import Utterance, combine, load_source
 from edge_ser_train.errors import TrainingError
 from edge_ser_train.examples import ExampleConfig
-from edge_ser_train.fit import MONITORS, SCHEDULES, TrainConfig
+from edge_ser_train.fit import BALANCES, MONITORS, SCHEDULES, TrainConfig
 from edge_ser_train.labels import LABEL_SETS, LabelSet, label_set
 from edge_ser_train.models import POOLINGS, ModelConfig
 
@@ -73,7 +73,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--val-speakers", type=int, default=0,
                        help="training speakers held out per fold for early stopping/validation (0: train on "
                             "all; needs --schedule cosine)")
-    model.add_argument("--no-class-weights", action="store_true")
+    model.add_argument("--balance", choices=BALANCES, default="corpus-class",
+                       help="loss weights per window: every corpus and every class within it an equal share "
+                            "(corpus-class; one corpus: the same as class), classes over all corpora pooled "
+                            "(class), or none")
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--mixup", type=float, default=0.2, help="mixup Beta(a, a) parameter; 0 = off")
     model.add_argument("--members", type=int, default=2,
@@ -106,7 +109,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                         attention=args.attention, pooling=args.pooling)
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         patience=args.patience, spec_augment=not args.no_spec_augment,
-                        class_weighting=not args.no_class_weights, seed=args.seed,
+                        balance=args.balance, seed=args.seed,
                         members=args.members, mixup=args.mixup, monitor=args.monitor,
                         schedule=args.schedule)
     if args.val_speakers == 0 and args.schedule != "cosine":

@@ -1,4 +1,6 @@
-"""The report folder of a cross-validation run: metrics JSON, classification report, plots."""
+"""The report folder of a cross-validation run: metrics JSON, classification report, plots, and
+report.md with the headline tables (the whole CV, each corpus's own speaker-independent figures,
+and leave-one-corpus-out when it was run)."""
 
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ def plot_curves(histories: list[History], path: Path) -> None:
     plt.close(fig)
 
 
-def _curve(history: History) -> dict[str, Any]:
+def curve(history: History) -> dict[str, Any]:
     """A fold's per-epoch history for metrics.json, NaN (no validation speakers) as null: strict JSON."""
     def clean(values: list[float]) -> list[float | None]:
         return [v if np.isfinite(v) else None for v in values]
@@ -87,36 +89,118 @@ def _curve(history: History) -> dict[str, Any]:
             "val_ua": clean(history.val_ua), "best_epoch": history.best_epoch + 1}
 
 
+def per_corpus_cv(folds: list[dict[str, Any]], settings: dict[str, Any],
+                  labels: tuple[str, ...]) -> dict[str, Any]:
+    """Each corpus's test clips pooled over the folds that tested them; a corpus no fold could test
+    (one speaker) is listed with why it has no figure."""
+    result: dict[str, Any] = {}
+    for corpus, speakers in settings.get("speakers", {}).items():
+        tested = [f["corpora"][corpus] for f in folds if corpus in f.get("corpora", {})]
+        entry: dict[str, Any] = {"speakers": len(speakers)}
+        if tested:
+            entry["pooled_clip"] = {v: pooled_scores(tested, v, "clip", labels) for v in ("float", "int8")}
+        else:
+            entry["note"] = ("one speaker: cannot be split by speaker, so it trained in every fold and was "
+                             "tested in none (see leave-one-corpus-out)" if len(speakers) == 1 else "not tested")
+        result[corpus] = entry
+    return result
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def markdown(labels: tuple[str, ...], folds: list[dict[str, Any]], summary: dict[str, Any],
+             corpora: dict[str, Any], loco: list[dict[str, Any]], settings: dict[str, Any]) -> str:
+    """report.md: the leave-one-corpus-out table (the headline when it was run: the closest stand-in
+    for voices and rooms no corpus had) next to the per-corpus CV table. Clip level, int8 scored."""
+    lines = [f"# edge-ser-train ({settings.get('protocol', 'cv')}): {', '.join(settings.get('corpora', []))}", "",
+             f"Labels: {', '.join(labels)}. Clip level (windows averaged per clip); the int8 model is the one "
+             "scored, float UA beside it."]
+    if settings.get("dropped_clips"):
+        lines.append("Clips of labels this label set drops: "
+                     + ", ".join(f"{k} {v}" for k, v in settings["dropped_clips"].items()) + ".")
+    if loco:
+        lines += ["", "## Leave one corpus out (train on the others, test on it)", "",
+                  "| test corpus | trained on | test clips | int8 UA | int8 WA | int8 macro-F1 | float UA "
+                  "| agreement |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in loco:
+            clips = sum(r["int8"]["clip"]["support"].values())
+            lines.append(f"| {r['corpus']} | {', '.join(r['train_corpora'])} | {clips} | "
+                         f"{_pct(r['int8']['clip']['ua'])} | {_pct(r['int8']['clip']['wa'])} | "
+                         f"{_pct(r['int8']['clip']['macro_f1'])} | {_pct(r['float']['clip']['ua'])} | "
+                         f"{_pct(r['top1_agreement'])} |")
+        mean = summary["loco"]["int8_clip"]
+        lines.append(f"| **mean over corpora** | | | **{_pct(mean['ua']['mean'])}** | {_pct(mean['wa']['mean'])} | "
+                     f"{_pct(mean['macro_f1']['mean'])} | {_pct(summary['loco']['float_clip']['ua']['mean'])} | |")
+    if folds:
+        lines += ["", f"## Cross-validation by speaker, {len(folds)} folds, per corpus", "",
+                  "Each corpus's test clips pooled over the folds (speakers dealt out within every corpus).", "",
+                  "| corpus | speakers | test clips | int8 UA | int8 WA | int8 macro-F1 | float UA |",
+                  "|---|---|---|---|---|---|---|"]
+        for corpus, entry in corpora.items():
+            if "pooled_clip" not in entry:
+                lines.append(f"| {corpus} | {entry['speakers']} | – | – | – | – | – ({entry['note']}) |")
+                continue
+            i8, fl = entry["pooled_clip"]["int8"], entry["pooled_clip"]["float"]
+            lines.append(f"| {corpus} | {entry['speakers']} | {sum(i8['support'].values())} | {_pct(i8['ua'])} | "
+                         f"{_pct(i8['wa'])} | {_pct(i8['macro_f1'])} | {_pct(fl['ua'])} |")
+        cv = summary["int8_clip"]
+        lines.append(f"| **all, mean ± std over folds** | | | **{_pct(cv['ua']['mean'])} ± {_pct(cv['ua']['std'])}** "
+                     f"| {_pct(cv['wa']['mean'])} | {_pct(cv['macro_f1']['mean'])} | "
+                     f"{_pct(summary['float_clip']['ua']['mean'])} |")
+    lines += ["", "Per-class recall and confusion matrices: classification_report.txt and metrics.json.", ""]
+    return "\n".join(lines)
+
+
 def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]], histories: list[History],
-                 settings: dict[str, Any], calibration: dict[str, Any] | None = None) -> dict[str, Any]:
-    """metrics.json, classification_report.txt, confusion_int8.png, training_curves.png; returns the
-    summary (mean ± std over folds, per variant and level; with `calibration`
-    (edge_ser_train.calibration.calibration_summary) its temperature and ECE too)."""
+                 settings: dict[str, Any], calibration: dict[str, Any] | None = None,
+                 loco: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """metrics.json, classification_report.txt, report.md and, for a CV, confusion_int8.png and
+    training_curves.png; returns the summary (mean ± std over folds, per variant and level; over
+    held-out corpora under "loco"; with `calibration` (edge_ser_train.calibration.calibration_summary)
+    its temperature and ECE)."""
     from edge_ser_train.metrics import mean_std
 
     out.mkdir(parents=True, exist_ok=True)
+    loco = loco or []
     summary: dict[str, Any] = {}
-    for variant in ("float", "int8"):
-        for level in ("clip", "window"):
-            summary[f"{variant}_{level}"] = mean_std([f[variant][level] for f in folds])
-    summary["top1_agreement"] = {"mean": float(np.mean([f["top1_agreement"] for f in folds])),
-                                 "min": float(np.min([f["top1_agreement"] for f in folds]))}
+    report: dict[str, Any] = {"settings": settings, "labels": list(labels), "summary": summary}
+    text = []
+    if folds:
+        for variant in ("float", "int8"):
+            for level in ("clip", "window"):
+                summary[f"{variant}_{level}"] = mean_std([f[variant][level] for f in folds])
+        summary["top1_agreement"] = {"mean": float(np.mean([f["top1_agreement"] for f in folds])),
+                                     "min": float(np.min([f["top1_agreement"] for f in folds]))}
+        pooled = {v: pooled_scores(folds, v, "clip", labels) for v in ("float", "int8")}
+        corpora = per_corpus_cv(folds, settings, labels)
+        report.update(pooled_clip=pooled, per_corpus=corpora, folds=folds, curves=[curve(h) for h in histories])
+        text.append(f"Speaker-independent {len(folds)}-fold CV, clip level, all test folds pooled\n")
+        for variant in ("float", "int8"):
+            text += [f"== {variant} ==", classification_report(pooled[variant], labels), ""]
+        for corpus, entry in corpora.items():
+            if "pooled_clip" in entry:
+                text += [f"== int8, {corpus} only ==", classification_report(entry["pooled_clip"]["int8"], labels), ""]
     if calibration is not None:
         summary["calibration"] = {k: calibration[k] for k in ("temperature", "fitted_on", "ece_before", "ece_after")}
-    pooled = {v: pooled_scores(folds, v, "clip", labels) for v in ("float", "int8")}
-    (out / "metrics.json").write_text(json.dumps(
-        {"settings": settings, "labels": list(labels), "summary": summary, "pooled_clip": pooled,
-         "folds": folds, "curves": [_curve(h) for h in histories], "calibration": calibration}, indent=1) + "\n")
-    text = [f"Speaker-independent {len(folds)}-fold CV, clip level, all test folds pooled\n"]
-    for variant in ("float", "int8"):
-        text += [f"== {variant} ==", classification_report(pooled[variant], labels), ""]
-    if calibration is not None:
+        report["calibration"] = calibration
         text += ["== int8 confidence (clip level, top label, 10 bins) ==",
                  f"ECE {calibration['ece_before']:.4f} before, {calibration['ece_after']:.4f} after temperature "
                  f"scaling ({calibration['ece_after_note']}); temperature to ship T = {calibration['temperature']:.3f}",
                  ""]
+    if loco:
+        summary["loco"] = {f"{v}_clip": mean_std([r[v]["clip"] for r in loco]) for v in ("float", "int8")}
+        report["loco"] = loco
+        for r in loco:
+            text += [f"== int8, leave {r['corpus']} out (trained on {', '.join(r['train_corpora'])}) ==",
+                     classification_report(r["int8"]["clip"], labels), ""]
+    (out / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "classification_report.txt").write_text("\n".join(text))
-    plot_confusion(np.array(pooled["int8"]["confusion"]), labels,
-                   f"int8, clip level, {len(folds)} folds pooled (row-normalised)", out / "confusion_int8.png")
-    plot_curves(histories, out / "training_curves.png")
+    (out / "report.md").write_text(markdown(labels, folds, summary, report.get("per_corpus", {}), loco, settings))
+    if folds:
+        plot_confusion(np.array(report["pooled_clip"]["int8"]["confusion"]), labels,
+                       f"int8, clip level, {len(folds)} folds pooled (row-normalised)", out / "confusion_int8.png")
+        plot_curves(histories, out / "training_curves.png")
     return summary

@@ -51,6 +51,11 @@ def print_table(args: argparse.Namespace) -> None:
     missing = [str(f) for f in args.folders if not (f / "metrics.json").is_file()]
     if missing:
         raise TrainingError(f"no metrics.json in {', '.join(missing)}")
+    # A --protocol loco run has no folds to summarise; its table is the report.md beside it.
+    no_cv = [str(f) for f in args.folders if "folds" not in json.loads((f / "metrics.json").read_text())]
+    if no_cv:
+        raise TrainingError(f"no cross-validation folds in {', '.join(no_cv)} (leave-one-corpus-out only: "
+                            "see report.md there)")
     print(table(args.folders))
 
 

@@ -2,9 +2,12 @@
 
     python -m edge_ser_train.train --data ravdess=../shared/data/ravdess --out runs/cv
 
-Every fold: test speakers never trained on, two further training speakers held out for early
-stopping, int8 conversion calibrated on the fold's training windows, then float and int8 scored on
-the test speakers at clip level (windows averaged per clip, as `edge-ser predict` does).
+Every fold: test speakers never trained on (dealt out within every corpus), optionally further
+training speakers held out for early stopping, int8 conversion calibrated on the fold's training
+windows, then float and int8 scored on the test speakers at clip level (windows averaged per clip,
+as `edge-ser predict` does), overall and per corpus. `--protocol loco` runs the same split once per
+corpus with that corpus as the test set and the others as training: how a model fares on a
+recording set-up and voices no corpus it learnt from had.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,23 +25,72 @@ import numpy as np
 
 from edge_ser_train.calibration import HeldOut, calibration_summary
 from edge_ser_train.console import run_tool
+from edge_ser_train.corpora import corpus_of
 from edge_ser_train.evaluate import compare, level_scores
-from edge_ser_train.examples import build_examples
+from edge_ser_train.examples import ExampleSet, build_examples
 from edge_ser_train.export import to_int8_tflite
-from edge_ser_train.fit import train_model
-from edge_ser_train.folds import speaker_folds, validation_speakers
+from edge_ser_train.fit import History, train_model
+from edge_ser_train.folds import by_corpus, corpus_splits, speaker_folds, training_only_speakers, validation_speakers
 from edge_ser_train.options import Settings, add_options, settings_from
-from edge_ser_train.report import write_report
+from edge_ser_train.report import curve, write_report
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale, fold_coefficient_scale
 from edge_ser_train.speaker_norm import speaker_normalise
 
+PROTOCOLS = ("cv", "loco", "both")
 
-def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = None) -> dict[str, Any]:
-    """Run the CV, write the report folder, return the summary. `speaker_norm` ("cmvn" or "cmn")
-    normalises windows with the statistics of the speaker's other clips (an experiment: the device
-    cannot do it yet)."""
-    started = time.time()
+
+def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_speakers: list[str],
+              test_speakers: list[str], val_offset: int, started: float) -> tuple[dict[str, Any], History, HeldOut]:
+    """Train on `train_speakers` (less the early-stopping ones), convert to int8, score float and int8
+    on `test_speakers`, overall and per corpus: one CV fold or one leave-one-corpus-out split. Also
+    returns the int8 probabilities of the held-out clips, for fitting the confidence calibration."""
     labels = s.labels.labels
+    # A one-speaker corpus held out for early stopping would leave training without that corpus.
+    single = training_only_speakers(eval_all.clip_speaker.tolist())
+    candidates = [sp for sp in train_speakers if sp not in single]
+    val_speakers = validation_speakers(candidates, n=s.val_speakers, offset=val_offset)
+    fit_speakers = [sp for sp in train_speakers if sp not in val_speakers]
+    print(f"  test {test_speakers}, validation {val_speakers or 'none'}", flush=True)
+    train = train_all.select_speakers(fit_speakers)
+    val, test = eval_all.select_speakers(val_speakers), eval_all.select_speakers(test_speakers)
+    model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))
+    calibration = train.x[train.copy == 0]
+    if s.fit_scale:
+        scale = fit_coefficient_scale(calibration)
+        model, calibration = fold_coefficient_scale(model, scale), calibration / np.float32(scale)
+        test = apply_coefficient_scale(test, scale)
+    tflite = to_int8_tflite(model, calibration, seed=s.train.seed)
+    comparison = compare(model, tflite, test, labels)
+    result = comparison.to_dict()
+    test_clips = np.unique(test.clip)
+    held_out = HeldOut(comparison.int8_probs, test.clip, test_clips, test.clip_label[test_clips])
+    corpora = sorted({corpus_of(sp) for sp in test_speakers})
+    result["corpora"] = ({corpora[0]: {"float": result["float"], "int8": result["int8"]}} if len(corpora) == 1 else
+                         {c: compare(model, tflite, test.select_corpus(c), labels).to_dict() for c in corpora})
+    if s.train.members > 1:  # each member alone, float: what the ensemble adds over one model
+        result["member_float_clip_ua"] = [
+            level_scores(member.predict(test.x, batch_size=256, verbose=0), test, labels)["clip"]["ua"]
+            for member in model.layers[1:-1]]
+    result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
+                  best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
+    print(f"  clip UA float {result['float']['clip']['ua']:.3f} int8 {result['int8']['clip']['ua']:.3f}, "
+          f"agreement {result['top1_agreement']:.3f}, {len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]"
+          + (f", members alone {result['member_float_clip_ua']}" if "member_float_clip_ua" in result else ""),
+          flush=True)
+    return result, history, held_out
+
+
+def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = None,
+                   protocol: str = "cv") -> dict[str, Any]:
+    """Run the CV (folds by speaker within every corpus) and/or leave-one-corpus-out (`protocol`:
+    "cv", "loco" or "both"), write the report folder, return the summary. `speaker_norm` ("cmvn"
+    or "cmn") normalises windows with the statistics of the speaker's other clips (an experiment:
+    the device cannot do it yet)."""
+    started = time.time()
+    speakers = sorted({u.speaker for u in s.utterances if s.labels.index(u.label) is not None})
+    # Refuse an impossible protocol before minutes of feature building, not after.
+    cv_splits = speaker_folds(speakers, k) if protocol in ("cv", "both") else []
+    loco_splits = corpus_splits(speakers) if protocol in ("loco", "both") else []
     print(f"{len(s.utterances)} clips; building examples ...", flush=True)
     train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
     if speaker_norm:
@@ -45,43 +98,30 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
     folds, histories, held_out = [], [], []
-    for i, test_speakers in enumerate(speaker_folds(eval_all.clip_speaker, k)):
-        rest = sorted({str(sp) for sp in eval_all.clip_speaker} - set(test_speakers))
-        val_speakers = validation_speakers(rest, n=s.val_speakers, offset=i)
-        fit_speakers = [sp for sp in rest if sp not in val_speakers]
-        print(f"fold {i + 1}/{k}: test {test_speakers}, validation {val_speakers or 'none'}", flush=True)
-        train = train_all.select_speakers(fit_speakers)
-        val, test = eval_all.select_speakers(val_speakers), eval_all.select_speakers(test_speakers)
-        model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))
-        calibration = train.x[train.copy == 0]
-        if s.fit_scale:
-            scale = fit_coefficient_scale(calibration)
-            model, calibration = fold_coefficient_scale(model, scale), calibration / np.float32(scale)
-            test = apply_coefficient_scale(test, scale)
-        tflite = to_int8_tflite(model, calibration, seed=s.train.seed)
-        comparison = compare(model, tflite, test, labels)
-        result = comparison.to_dict()
-        test_clips = np.unique(test.clip)
-        held_out.append(HeldOut(comparison.int8_probs, test.clip, test_clips, test.clip_label[test_clips]))
-        if s.train.members > 1:  # each member alone, float: what the ensemble adds over one model
-            result["member_float_clip_ua"] = [
-                level_scores(member.predict(test.x, batch_size=256, verbose=0), test, labels)["clip"]["ua"]
-                for member in model.layers[1:-1]]
-        result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
-                      best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
+    for i, test_speakers in enumerate(cv_splits):
+        print(f"fold {i + 1}/{k}", flush=True)
+        rest = [sp for sp in speakers if sp not in test_speakers]
+        result, history, held = run_split(s, train_all, eval_all, rest, test_speakers, i, started)
+        held_out.append(held)
         folds.append(result)
         histories.append(history)
-        print(f"fold {i + 1}: clip UA float {result['float']['clip']['ua']:.3f} int8 "
-              f"{result['int8']['clip']['ua']:.3f}, agreement {result['top1_agreement']:.3f}, "
-              f"{len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]"
-              + (f", members alone {result['member_float_clip_ua']}" if "member_float_clip_ua" in result else ""),
-              flush=True)
-    settings = {"labels": s.labels.name, "folds": k, "examples": asdict(s.examples), "model": s.model.to_dict(),
-                "train": s.train.to_dict(), "clips": len(s.utterances),
-                "corpora": sorted({u.corpus for u in s.utterances}), "speaker_norm": speaker_norm,
+    loco = []
+    for i, (corpus, test_speakers) in enumerate(loco_splits):
+        print(f"leave {corpus} out ({i + 1}/{len(loco_splits)})", flush=True)
+        others = [sp for sp in speakers if corpus_of(sp) != corpus]
+        result, history, _ = run_split(s, train_all, eval_all, others, test_speakers, i, started)
+        loco.append({"corpus": corpus, "train_corpora": sorted({corpus_of(sp) for sp in others}), **result,
+                     "curve": curve(history)})
+    dropped = Counter(u.label for u in s.utterances if s.labels.index(u.label) is None)
+    settings = {"labels": s.labels.name, "protocol": protocol, "folds": k if cv_splits else 0,
+                "examples": asdict(s.examples), "model": s.model.to_dict(),
+                "train": s.train.to_dict(), "clips": len(s.utterances), "dropped_clips": dict(sorted(dropped.items())),
+                "corpora": sorted({u.corpus for u in s.utterances}), "speakers": by_corpus(speakers),
+                "training_only_speakers": training_only_speakers(speakers), "speaker_norm": speaker_norm,
                 "coefficient_scale": "fitted per fold, folded in at conversion" if s.fit_scale else "none",
                 "seconds": round(time.time() - started)}
-    summary = write_report(out, labels, folds, histories, settings, calibration_summary(held_out))
+    summary = write_report(out, s.labels.labels, folds, histories, settings,
+                           calibration_summary(held_out) if held_out else None, loco=loco)
     print(json.dumps(summary, indent=1))
     return summary
 
@@ -92,12 +132,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="cv",
+                        help="cv: k folds by speaker within every corpus; loco: leave one corpus out (train on "
+                             "the others, test on it), once per corpus; both: the two, in one report")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument("--speaker-norm", choices=("cmvn", "cmn"),
                         help="experiment: normalise windows with the speaker's other clips' mean and variance "
                              "(cmvn) or mean (cmn); use with --normalisation none; not implemented on the device")
     return run_tool(parser, argv, lambda args: cross_validate(settings_from(args), args.folds, args.out,
-                                                              speaker_norm=args.speaker_norm))
+                                                              speaker_norm=args.speaker_norm,
+                                                              protocol=args.protocol))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,10 @@ import soundfile
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.corpora import combine, load_corpus, load_csv, load_folders, load_source
 from edge_ser_train.errors import TrainingError
-from edge_ser_train.labels import LABEL_SETS, canonical_label
+from edge_ser_train.labels import CANONICAL, LABEL_SETS, LabelSet, canonical_label
 
-RAVDESS = Path(__file__).parents[1].parent / "shared/data/ravdess"
+SHARED = Path(__file__).parents[1].parent / "shared/data"
+RAVDESS = SHARED / "ravdess"
 
 
 def tone(seconds: float = 0.5, rate: int = 16000, hz: float = 440.0) -> np.ndarray:
@@ -64,9 +66,11 @@ def test_tess_folder_case_and_mistyped_speaker_prefix(tmp_path: Path) -> None:
     touch(tmp_path, "YAF_pleasant_surprise/YAF_bite_ps.wav")
     touch(tmp_path, "OAF_Pleasant_surprise/OA_bite_ps.wav")  # real TESS: other case, prefix typo
     touch(tmp_path, "yaf_Fear/YAF_dog_fear.wav")
+    touch(tmp_path, "OAF_Fear/OAF_dog_fear.wav")  # the case of a public copy of the shared OAF folders
     assert labels_and_speakers(load_corpus("tess", tmp_path)) == {
         ("OAF_back_angry.wav", "angry", "tess:OAF"), ("YAF_bite_ps.wav", "surprised", "tess:YAF"),
-        ("OA_bite_ps.wav", "surprised", "tess:OAF"), ("YAF_dog_fear.wav", "fearful", "tess:YAF")}
+        ("OA_bite_ps.wav", "surprised", "tess:OAF"), ("YAF_dog_fear.wav", "fearful", "tess:YAF"),
+        ("OAF_dog_fear.wav", "fearful", "tess:OAF")}
 
 
 def test_csv_manifest_and_folder_per_label(tmp_path: Path) -> None:
@@ -102,6 +106,29 @@ def test_label_sets_merge_and_drop() -> None:
         canonical_label("contempt")
 
 
+def test_boredom_is_dropped_unless_a_label_set_maps_it() -> None:
+    for labels in LABEL_SETS.values():
+        assert labels.index("boredom") is None, labels.name
+    seven = LABEL_SETS["seven"]
+    mapped = LabelSet("seven_bored", seven.labels, {"calm": "neutral", "boredom": "neutral"})
+    assert mapped.index("boredom") == 0
+    own_class = LabelSet("eight_bored", (*seven.labels, "boredom"), {"calm": "neutral"})
+    assert own_class.index("boredom") == 7
+    assert [own_class.index(c) is not None for c in CANONICAL] == [True] * len(CANONICAL)
+
+
+@pytest.mark.parametrize(("labels", "merge", "drop", "problem"), [
+    (("neutral", "happy"), {}, frozenset(), "unplaced ['angry', 'boredom'"),  # silent leftovers
+    (("neutral",), {"calm": "neutral", "boredom": "neutral"}, frozenset(CANONICAL) - {"neutral", "calm"},
+     "placed twice ['boredom']"),
+    (("neutral",), {"calm": "relaxed"}, frozenset(CANONICAL) - {"neutral", "calm"}, "does not predict ['relaxed']"),
+])
+def test_a_label_set_must_place_every_canonical_label_once(labels: tuple[str, ...], merge: dict[str, str],
+                                                           drop: frozenset[str], problem: str) -> None:
+    with pytest.raises(TrainingError, match=re.escape(problem)):
+        LabelSet("bad", labels, merge, drop)
+
+
 @pytest.mark.parametrize("how", ["aiff_behind_wav", "float32", "stereo", "96k"])
 def test_audio_quirks_read_as_mono_16k(tmp_path: Path, how: str) -> None:
     clean = tone(0.5, 16000, 440.0)
@@ -125,3 +152,22 @@ def test_real_ravdess_copy_has_20_actors_and_8_emotions() -> None:
     assert len(utterances) == 1200
     assert len({u.speaker for u in utterances}) == 20
     assert {u.label for u in utterances} == set(LABEL_SETS["ravdess8"].labels)
+
+
+@pytest.mark.skipif(not (SHARED / "tess").is_dir(), reason=f"TESS not found at {SHARED / 'tess'} (shared data absent)")
+def test_real_tess_copy_is_one_speaker_in_seven_emotions() -> None:
+    utterances = load_source(f"tess={SHARED / 'tess'}")
+    assert len(utterances) == 1400
+    assert {u.speaker for u in utterances} == {"tess:OAF"}
+    assert {u.label for u in utterances} == set(LABEL_SETS["seven"].labels)  # pleasant_surprise = surprised
+
+
+@pytest.mark.skipif(not (SHARED / "emodb").is_dir(),
+                    reason=f"EmoDB not found at {SHARED / 'emodb'} (shared data absent)")
+def test_real_emodb_copy_has_five_speakers_and_boredom_to_drop() -> None:
+    utterances = load_source(f"emodb={SHARED / 'emodb'}")
+    assert len(utterances) == 243
+    assert {u.speaker for u in utterances} == {"emodb:03", "emodb:08", "emodb:09", "emodb:10", "emodb:11"}
+    bored = [u for u in utterances if u.label == "boredom"]
+    assert len(bored) == 35 and all(u.path.stem[5] == "L" for u in bored)
+    assert {u.label for u in utterances} - {"boredom"} == set(LABEL_SETS["seven"].labels) - {"surprised"}

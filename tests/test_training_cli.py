@@ -87,6 +87,7 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
     (["--data", "csv=/no/such/list.csv"], "/no/such/list.csv: CSV manifest not found"),
     (["--data", "ravdess="], "data source 'ravdess=' must look like [KIND=]PATH "
                              "(KIND: ravdess, crema-d, tess, savee, emodb, csv, folders)"),
+    (["--protocol", "loco"], "leave-one-corpus-out needs two or more corpora, got ravdess"),
 ])
 def test_contradictory_or_broken_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      options: list[str], message: str) -> None:
