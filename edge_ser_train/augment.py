@@ -34,11 +34,18 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(spectrum, n)
 
 
+def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """`signal` plus `noise` (same length) scaled so that active speech power / mean noise power =
+    `snr_db`: the one definition of SNR that noise and babble augmentation share."""
+    noise = noise.astype(np.float64)
+    scale = np.sqrt(active_power(signal) / max(float(np.mean(noise**2)), 1e-20) / 10 ** (snr_db / 10))
+    return (signal + scale * noise).astype(np.float32)
+
+
 def add_noise(signal: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white") -> np.ndarray:
     """Add white or pink noise scaled so that active speech power / noise power = `snr_db`."""
     noise = rng.standard_normal(len(signal)) if colour == "white" else pink_noise(len(signal), rng)
-    scale = np.sqrt(active_power(signal) / np.mean(noise**2) / 10 ** (snr_db / 10))
-    return (signal + scale * noise).astype(np.float32)
+    return mix_at_snr(signal, noise, snr_db)
 
 
 def apply_gain(signal: np.ndarray, gain_db: float) -> np.ndarray:
