@@ -10,6 +10,7 @@ import numpy as np
 
 from edge_ser_train.fit import History
 from edge_ser_train.metrics import classification_report, scores
+from edge_ser_train.robustness import robustness_markdown, robustness_table
 
 
 def pooled_scores(folds: list[dict[str, Any]], variant: str, level: str, labels: tuple[str, ...]) -> dict:
@@ -89,8 +90,9 @@ def _curve(history: History) -> dict[str, Any]:
 
 def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]], histories: list[History],
                  settings: dict[str, Any]) -> dict[str, Any]:
-    """metrics.json, classification_report.txt, confusion_int8.png, training_curves.png; returns the
-    summary (mean ± std over folds, per variant and level)."""
+    """metrics.json, classification_report.txt, confusion_int8.png, training_curves.png (and
+    robustness.md when the folds were scored under room conditions); returns the summary (mean ± std
+    over folds, per variant and level, and the robustness table)."""
     from edge_ser_train.metrics import mean_std
 
     out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,12 @@ def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]]
     summary["top1_agreement"] = {"mean": float(np.mean([f["top1_agreement"] for f in folds])),
                                  "min": float(np.min([f["top1_agreement"] for f in folds]))}
     pooled = {v: pooled_scores(folds, v, "clip", labels) for v in ("float", "int8")}
+    if all("robustness" in f for f in folds):
+        summary["robustness"] = robustness_table(folds)
+        (out / "robustness.md").write_text(
+            f"Test clips under room conditions: int8, clip level, mean ± std over {len(folds)} folds split by "
+            "speaker; drop in points of UA against the same clips clean (positive = worse).\n\n"
+            + robustness_markdown(summary["robustness"]))
     (out / "metrics.json").write_text(json.dumps(
         {"settings": settings, "labels": list(labels), "summary": summary, "pooled_clip": pooled,
          "folds": folds, "curves": [_curve(h) for h in histories]}, indent=1) + "\n")
