@@ -92,8 +92,8 @@ BABBLE_POOL = 6  # clips of other speakers read per clip for babble: up to six t
 
 def babble_pools(utterances: Sequence[Utterance], groups: Sequence[Sequence[str]] | None, seed: int,
                  size: int = BABBLE_POOL) -> list[list[tuple[str, str]]]:
-    """Per clip, up to `size` (speaker, path) pairs of other speakers' clips to make babble from,
-    distinct speakers first, drawn reproducibly from `seed`.
+    """Per clip, `size` (speaker, path) pairs of other speakers' clips to make babble from (none when
+    its group has no other speaker), distinct speakers first, drawn reproducibly from `seed`.
 
     Why groups: babble must never carry a voice the model is tested on. Cross-validation passes its
     test-speaker groups: a clip's babble then comes from the other speakers of its own group, who
