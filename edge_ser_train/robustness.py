@@ -33,6 +33,9 @@ from edge_ser_train.room import babble, change_level, reverberate, synthetic_rir
 from edge_ser_train.scaling import apply_coefficient_scale
 
 
+KINDS = ("clean", "level", "white", "babble", "reverb", "telephone")
+
+
 @dataclass(frozen=True)
 class Condition:
     """One acoustic condition: `kind` is clean, level (dB), white or babble (SNR dB), reverb (RT60 s)
@@ -41,6 +44,10 @@ class Condition:
     name: str
     kind: str
     value: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"condition {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
 
     def apply(self, signal: np.ndarray, sample_rate: int, rng: np.random.Generator,
               talk: np.ndarray | None) -> np.ndarray | None:
