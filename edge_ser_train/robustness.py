@@ -32,7 +32,6 @@ from edge_ser_train.metrics import clip_probabilities, predictions, scores
 from edge_ser_train.room import babble, change_level, reverberate, synthetic_rir, telephone_band
 from edge_ser_train.scaling import apply_coefficient_scale
 
-
 KINDS = ("clean", "level", "white", "babble", "reverb", "telephone")
 
 

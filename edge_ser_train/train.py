@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edge_ser_train.console import run_tool
+from edge_ser_train.errors import TrainingError
 from edge_ser_train.evaluate import compare, level_scores
 from edge_ser_train.examples import build_examples
 from edge_ser_train.export import to_int8_tflite
@@ -38,6 +39,9 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
     normalises windows with the statistics of the speaker's other clips (an experiment: the device
     cannot do it yet). `robustness` re-scores every fold's test clips under the room conditions of
     edge_ser_train.robustness."""
+    if robustness and speaker_norm:
+        raise TrainingError("--robustness scores the windows the device computes; --speaker-norm changes them "
+                            "on the training side only: use one or the other")
     started = time.time()
     labels = s.labels.labels
     groups = speaker_folds([u.speaker for u in s.utterances if s.labels.index(u.label) is not None], k)
