@@ -2,8 +2,9 @@
 
 Waveform changes (noise, gain, shift, speed, pitch) run BEFORE edge_ser's gate and MFCC code, so an
 augmented example is still exactly what the device would compute for that audio. Frequency warping
-(VTLP) lives in edge_ser_train.spectral; SpecAugment masks act on the normalised windows. Every function
-takes an explicit numpy Generator, so a run is reproducible from its seed.
+(VTLP) lives in edge_ser_train.spectral, rooms and microphones (reverberation, babble, microphone
+responses, clipping level changes) in edge_ser_train.room; SpecAugment masks act on the normalised
+windows. Every function takes an explicit numpy Generator, so a run is reproducible from its seed.
 """
 
 from __future__ import annotations
