@@ -2,8 +2,9 @@
 
 Waveform changes (noise, gain, shift, speed, pitch) run BEFORE edge_ser's gate and MFCC code, so an
 augmented example is still exactly what the device would compute for that audio. Frequency warping
-(VTLP) lives in edge_ser_train.spectral; SpecAugment masks act on the normalised windows. Every function
-takes an explicit numpy Generator, so a run is reproducible from its seed.
+(VTLP) lives in edge_ser_train.spectral, rooms and microphones (reverberation, babble, microphone
+responses, clipping level changes) in edge_ser_train.room; SpecAugment masks act on the normalised
+windows. Every function takes an explicit numpy Generator, so a run is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -34,11 +35,18 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(spectrum, n)
 
 
+def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """`signal` plus `noise` (same length) scaled so that active speech power / mean noise power =
+    `snr_db`: the one definition of SNR that noise and babble augmentation share."""
+    noise = noise.astype(np.float64)
+    scale = np.sqrt(active_power(signal) / max(float(np.mean(noise**2)), 1e-20) / 10 ** (snr_db / 10))
+    return (signal + scale * noise).astype(np.float32)
+
+
 def add_noise(signal: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white") -> np.ndarray:
     """Add white or pink noise scaled so that active speech power / noise power = `snr_db`."""
     noise = rng.standard_normal(len(signal)) if colour == "white" else pink_noise(len(signal), rng)
-    scale = np.sqrt(active_power(signal) / np.mean(noise**2) / 10 ** (snr_db / 10))
-    return (signal + scale * noise).astype(np.float32)
+    return mix_at_snr(signal, noise, snr_db)
 
 
 def apply_gain(signal: np.ndarray, gain_db: float) -> np.ndarray:

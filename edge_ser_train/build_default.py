@@ -42,10 +42,12 @@ def cv_summary(path: Path) -> dict | None:
 def build(args: argparse.Namespace) -> Manifest:
     """Train on every speaker, save the Keras model and its recipe, convert and verify."""
     s = settings_from(args)
-    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
-    speakers = sorted({str(sp) for sp in eval_all.clip_speaker})
+    speakers = sorted({u.speaker for u in s.utterances if s.labels.index(u.label) is not None})
     held_out = validation_speakers(speakers, n=s.val_speakers)
     fit_speakers = [sp for sp in speakers if sp not in held_out]
+    # babble (--room-augment) within each side, so no held-out voice is heard in training
+    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache,
+                                         babble_groups=[fit_speakers, held_out])
     print(f"training on {len(fit_speakers)} speakers, validation on {held_out or 'none'}", flush=True)
     train = train_all.select_speakers(fit_speakers)
     model, history = train_model(train, eval_all.select_speakers(held_out), s.labels.labels, s.model, s.train,

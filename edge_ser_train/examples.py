@@ -27,6 +27,7 @@ from edge_ser_train.augment import WaveAugment
 from edge_ser_train.code_digest import code_digest
 from edge_ser_train.corpora import Utterance, corpus_of
 from edge_ser_train.labels import LabelSet
+from edge_ser_train.room import RoomAugment
 from edge_ser_train.spectral import vtlp
 
 
@@ -41,14 +42,16 @@ class ExampleConfig:
     augmented_copies: int = 0  # perturbed copies per clip in addition to the original
     wave_augment: bool = True  # noise, gain, shift, speed, pitch on the copies
     vtlp: tuple[float, float] | None = (0.9, 1.1)  # per-copy warp factor range; None = no VTLP
+    room_augment: bool = False  # rooms and microphones on the copies: reverb, babble, noise, EQ, level (room.py)
     seed: int = 0
     gate: GateConfig = field(default_factory=GateConfig)  # written into the manifest for `predict`
 
-    def key(self, utterances: Sequence[Utterance]) -> str:
-        """Cache key: the config, the files, and the source of the code that turns them into windows
-        (a change to the front end or the augmentations must not reuse stale features)."""
+    def key(self, utterances: Sequence[Utterance], babble_groups: Sequence[Sequence[str]] | None = None) -> str:
+        """Cache key: the config, the files, the speaker groups babble is drawn within, and the source
+        of the code that turns them into windows (a change to the front end or the augmentations
+        must not reuse stale features)."""
         blob = json.dumps({"cfg": asdict(self), "files": [str(u.path) for u in utterances],
-                           "code": code_digest(__name__)}, sort_keys=True, default=str)
+                           "babble": babble_groups, "code": code_digest(__name__)}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -93,17 +96,51 @@ def clip_windows(signal: np.ndarray, cfg: FeatureConfig, spec: WindowSpec, gate:
     return np.stack([w.features for w in windows])
 
 
-def _one_clip(args: tuple[int, Utterance, ExampleConfig]) -> tuple[list[np.ndarray], np.ndarray]:
+BABBLE_POOL = 6  # clips of other speakers read per clip for babble: up to six talkers at once
+
+
+def babble_pools(utterances: Sequence[Utterance], groups: Sequence[Sequence[str]] | None, seed: int,
+                 size: int = BABBLE_POOL) -> list[list[tuple[str, str]]]:
+    """Per clip, `size` (speaker, path) pairs of other speakers' clips to make babble from (none when
+    its group has no other speaker), distinct speakers first, drawn reproducibly from `seed`.
+
+    Why groups: babble must never carry a voice the model is tested on. Cross-validation passes its
+    test-speaker groups: a clip's babble then comes from the other speakers of its own group, who
+    are training speakers whenever this clip is (and test speakers when it is tested). None puts
+    every speaker in one group."""
+    group_of = {sp: i for i, group in enumerate(groups) for sp in group} if groups else {}
+    clips: dict[int, dict[str, list[Utterance]]] = {}
+    for u in utterances:
+        clips.setdefault(group_of.get(u.speaker, -1), {}).setdefault(u.speaker, []).append(u)
+    pools = []
+    for index, utterance in enumerate(utterances):
+        rng = np.random.default_rng([seed, index, 7])
+        mine = clips[group_of.get(utterance.speaker, -1)]
+        speakers = [str(sp) for sp in rng.permutation(sorted(sp for sp in mine if sp != utterance.speaker))]
+        drawn = [mine[speakers[i % len(speakers)]] for i in range(size)] if speakers else []
+        pools.append([(c[0].speaker, str(c[int(rng.integers(len(c)))].path)) for c in drawn])
+    return pools
+
+
+def read_pool(pool: Sequence[tuple[str, str]], sample_rate: int) -> list[tuple[str, np.ndarray]]:
+    """The (speaker, signal) pairs `RoomAugment` and the robustness conditions make babble from."""
+    return [(speaker, read_corpus_audio(path, sample_rate)) for speaker, path in pool]
+
+
+def _one_clip(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, str]]]) -> tuple[list[np.ndarray], np.ndarray]:
     """Windows of every copy of one clip (training hop) and of the original at the device hop."""
-    index, utterance, cfg = args
+    index, utterance, cfg, pool = args
     signal = read_corpus_audio(utterance.path, cfg.features.sample_rate)
     train_spec = WindowSpec(cfg.window_frames, cfg.train_hop_frames)
     copies = [clip_windows(signal, cfg.features, train_spec, cfg.gate)]
-    augment = WaveAugment()
+    augment, room = WaveAugment(), RoomAugment()
+    talkers = read_pool(pool, cfg.features.sample_rate) if cfg.room_augment and cfg.augmented_copies else []
     for k in range(1, cfg.augmented_copies + 1):
         rng = np.random.default_rng([cfg.seed, index, k])
         audio = augment(signal, cfg.features.sample_rate, rng) if cfg.wave_augment else signal
         factor = float(rng.uniform(*cfg.vtlp)) if cfg.vtlp else 1.0
+        if cfg.room_augment:
+            audio = room(audio, cfg.features.sample_rate, rng, utterance.speaker, talkers)
         copies.append(clip_windows(audio, cfg.features, train_spec, cfg.gate, factor))
     device = clip_windows(signal, cfg.features, WindowSpec(cfg.window_frames, cfg.device_hop_frames), cfg.gate)
     return copies, device
@@ -120,15 +157,18 @@ def _assemble(parts: list[np.ndarray], labels: np.ndarray, clip_ids: list[int], 
 
 
 def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: ExampleConfig,
-                   cache_dir: Path | None = None, workers: int | None = None) -> tuple[ExampleSet, ExampleSet]:
+                   cache_dir: Path | None = None, workers: int | None = None,
+                   babble_groups: Sequence[Sequence[str]] | None = None) -> tuple[ExampleSet, ExampleSet]:
     """(training windows incl. augmented copies, evaluation windows at the device hop).
 
     Utterances whose label is outside `labels` are dropped here, so clip indices count kept clips.
+    With `cfg.room_augment`, babble is drawn within `babble_groups` (see `babble_pools`).
     """
     kept = [u for u in utterances if labels.index(u.label) is not None]
     clip_label = np.array([labels.index(u.label) for u in kept], dtype=np.int32)
     clip_speaker = np.array([u.speaker for u in kept])
-    cache = Path(cache_dir) / f"examples-{cfg.key(kept)}.npz" if cache_dir else None
+    groups = [list(g) for g in babble_groups] if cfg.room_augment and babble_groups else None
+    cache = Path(cache_dir) / f"examples-{cfg.key(kept, groups)}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         data = np.load(cache)
         # Window labels are derived here, not cached: the cache is shared by every label set.
@@ -136,7 +176,8 @@ def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: Examp
                            clip_speaker),
                 ExampleSet(data["ex"], clip_label[data["eclip"]], data["eclip"], data["ecopy"], clip_label,
                            clip_speaker))
-    jobs = [(i, u, cfg) for i, u in enumerate(kept)]
+    pools = babble_pools(kept, groups, cfg.seed) if cfg.room_augment else [[] for _ in kept]
+    jobs = [(i, u, cfg, pool) for i, (u, pool) in enumerate(zip(kept, pools, strict=True))]
     with Pool(workers or min(2, os.cpu_count() or 1)) as pool:
         results = pool.map(_one_clip, jobs, chunksize=8)
     train_parts, train_clips, train_copies = [], [], []

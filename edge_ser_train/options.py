@@ -49,6 +49,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     aug.add_argument("--copies", type=int, default=2, help="augmented copies per training clip")
     aug.add_argument("--no-wave-augment", action="store_true", help="copies without noise/gain/shift/speed/pitch")
     aug.add_argument("--no-vtlp", action="store_true", help="copies without VTLP")
+    aug.add_argument("--room-augment", action="store_true",
+                     help="copies also in simulated rooms and microphones: reverberation (RT60 0.2-0.8 s), babble "
+                          "of other speakers, noise at 0-20 dB SNR, MEMS/EQ colouration, telephone band, level "
+                          "+-20 dB with clipping")
     aug.add_argument("--vtlp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LOW", "HIGH"),
                      help="range of the per-copy VTLP warp factor")
     aug.add_argument("--no-spec-augment", action="store_true")
@@ -104,7 +108,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,
                              wave_augment=not args.no_wave_augment,
-                             vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed)
+                             vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed,
+                             room_augment=args.room_augment)
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
                         attention=args.attention, pooling=args.pooling)
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,

@@ -12,6 +12,7 @@ import numpy as np
 
 from edge_ser_train.fit import History
 from edge_ser_train.metrics import classification_report, scores
+from edge_ser_train.robustness import robustness_markdown, robustness_table
 
 
 def pooled_scores(folds: list[dict[str, Any]], variant: str, level: str, labels: tuple[str, ...]) -> dict:
@@ -158,7 +159,8 @@ def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]]
                  settings: dict[str, Any], calibration: dict[str, Any] | None = None,
                  loco: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """metrics.json, classification_report.txt, report.md and, for a CV, confusion_int8.png and
-    training_curves.png; returns the summary (mean ± std over folds, per variant and level; over
+    training_curves.png (and robustness.md when the folds were scored under room conditions);
+    returns the summary (mean ± std over folds, per variant and level; the robustness table; over
     held-out corpora under "loco"; with `calibration` (edge_ser_train.calibration.calibration_summary)
     its temperature and ECE)."""
     from edge_ser_train.metrics import mean_std
@@ -177,6 +179,12 @@ def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]]
         pooled = {v: pooled_scores(folds, v, "clip", labels) for v in ("float", "int8")}
         corpora = per_corpus_cv(folds, settings, labels)
         report.update(pooled_clip=pooled, per_corpus=corpora, folds=folds, curves=[curve(h) for h in histories])
+        if all("robustness" in f for f in folds):
+            summary["robustness"] = robustness_table(folds)
+            (out / "robustness.md").write_text(
+                f"Test clips under room conditions: int8, clip level, mean ± std over {len(folds)} folds split by "
+                "speaker; drop in points of UA against the same clips clean (positive = worse).\n\n"
+                + robustness_markdown(summary["robustness"]))
         text.append(f"Speaker-independent {len(folds)}-fold CV, clip level, all test folds pooled\n")
         for variant in ("float", "int8"):
             text += [f"== {variant} ==", classification_report(pooled[variant], labels), ""]

@@ -26,6 +26,7 @@ import numpy as np
 from edge_ser_train.calibration import HeldOut, calibration_summary
 from edge_ser_train.console import run_tool
 from edge_ser_train.corpora import corpus_of
+from edge_ser_train.errors import TrainingError
 from edge_ser_train.evaluate import compare, level_scores
 from edge_ser_train.examples import ExampleSet, build_examples
 from edge_ser_train.export import to_int8_tflite
@@ -33,6 +34,7 @@ from edge_ser_train.fit import History, train_model
 from edge_ser_train.folds import by_corpus, corpus_splits, speaker_folds, training_only_speakers, validation_speakers
 from edge_ser_train.options import Settings, add_options, settings_from
 from edge_ser_train.report import curve, write_report
+from edge_ser_train.robustness import ConditionSet, condition_examples, robustness_scores
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale, fold_coefficient_scale
 from edge_ser_train.speaker_norm import speaker_normalise
 
@@ -40,10 +42,12 @@ PROTOCOLS = ("cv", "loco", "both")
 
 
 def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_speakers: list[str],
-              test_speakers: list[str], val_offset: int, started: float) -> tuple[dict[str, Any], History, HeldOut]:
+              test_speakers: list[str], val_offset: int, started: float,
+              conditions: dict[str, ConditionSet] | None = None) -> tuple[dict[str, Any], History, HeldOut]:
     """Train on `train_speakers` (less the early-stopping ones), convert to int8, score float and int8
-    on `test_speakers`, overall and per corpus: one CV fold or one leave-one-corpus-out split. Also
-    returns the int8 probabilities of the held-out clips, for fitting the confidence calibration."""
+    on `test_speakers`, overall and per corpus, and under the room `conditions` if given: one CV fold
+    or one leave-one-corpus-out split. Also returns the int8 probabilities of the held-out clips, for
+    fitting the confidence calibration."""
     labels = s.labels.labels
     # A one-speaker corpus held out for early stopping would leave training without that corpus.
     single = training_only_speakers(eval_all.clip_speaker.tolist())
@@ -55,6 +59,7 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
     val, test = eval_all.select_speakers(val_speakers), eval_all.select_speakers(test_speakers)
     model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))
     calibration = train.x[train.copy == 0]
+    scale: tuple[float, ...] = ()
     if s.fit_scale:
         scale = fit_coefficient_scale(calibration)
         model, calibration = fold_coefficient_scale(model, scale), calibration / np.float32(scale)
@@ -71,6 +76,8 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
         result["member_float_clip_ua"] = [
             level_scores(member.predict(test.x, batch_size=256, verbose=0), test, labels)["clip"]["ua"]
             for member in model.layers[1:-1]]
+    if conditions is not None:
+        result["robustness"] = robustness_scores(tflite, conditions, test_speakers, scale, labels)
     result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
                   best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
     print(f"  clip UA float {result['float']['clip']['ua']:.3f} int8 {result['int8']['clip']['ua']:.3f}, "
@@ -80,28 +87,49 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
     return result, history, held_out
 
 
+def babble_groups(speakers: list[str], cv_splits: list[list[str]]) -> list[list[str]]:
+    """Speakers whose voices may babble behind each other: the same corpus and, in a CV, the same
+    test fold. So no babble carries a voice of a fold's test speakers into its training copies, nor
+    a held-out corpus's voices into leave-one-corpus-out training."""
+    folds = cv_splits or [speakers]
+    groups = [[sp for sp in fold if corpus_of(sp) == corpus] for fold in folds
+              for corpus in sorted({corpus_of(sp) for sp in speakers})]
+    return [group for group in groups if group]
+
+
 def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = None,
-                   protocol: str = "cv") -> dict[str, Any]:
+                   protocol: str = "cv", robustness: bool = False) -> dict[str, Any]:
     """Run the CV (folds by speaker within every corpus) and/or leave-one-corpus-out (`protocol`:
     "cv", "loco" or "both"), write the report folder, return the summary. `speaker_norm` ("cmvn"
     or "cmn") normalises windows with the statistics of the speaker's other clips (an experiment:
-    the device cannot do it yet)."""
+    the device cannot do it yet). `robustness` re-scores every CV fold's test clips under the room
+    conditions of edge_ser_train.robustness."""
+    if robustness and speaker_norm:
+        raise TrainingError("--robustness scores the windows the device computes; --speaker-norm changes them "
+                            "on the training side only: use one or the other")
+    if robustness and protocol == "loco":
+        raise TrainingError("--robustness scores the cross-validation folds: use --protocol cv or both")
     started = time.time()
     speakers = sorted({u.speaker for u in s.utterances if s.labels.index(u.label) is not None})
     # Refuse an impossible protocol before minutes of feature building, not after.
     cv_splits = speaker_folds(speakers, k) if protocol in ("cv", "both") else []
     loco_splits = corpus_splits(speakers) if protocol in ("loco", "both") else []
+    groups = babble_groups(speakers, cv_splits)
     print(f"{len(s.utterances)} clips; building examples ...", flush=True)
-    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache)
+    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache, babble_groups=groups)
     if speaker_norm:
         train_all, eval_all = speaker_normalise(train_all, eval_all, variance=speaker_norm == "cmvn")
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
+    conditions = None
+    if robustness:
+        conditions = condition_examples(s.utterances, s.labels, s.examples, groups)
+        print(f"  robustness conditions: {', '.join(conditions)} [{time.time() - started:.0f} s]", flush=True)
     folds, histories, held_out = [], [], []
     for i, test_speakers in enumerate(cv_splits):
         print(f"fold {i + 1}/{k}", flush=True)
         rest = [sp for sp in speakers if sp not in test_speakers]
-        result, history, held = run_split(s, train_all, eval_all, rest, test_speakers, i, started)
+        result, history, held = run_split(s, train_all, eval_all, rest, test_speakers, i, started, conditions)
         held_out.append(held)
         folds.append(result)
         histories.append(history)
@@ -119,6 +147,7 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
                 "corpora": sorted({u.corpus for u in s.utterances}), "speakers": by_corpus(speakers),
                 "training_only_speakers": training_only_speakers(speakers), "speaker_norm": speaker_norm,
                 "coefficient_scale": "fitted per fold, folded in at conversion" if s.fit_scale else "none",
+                "robustness": robustness,
                 "seconds": round(time.time() - started)}
     summary = write_report(out, s.labels.labels, folds, histories, settings,
                            calibration_summary(held_out) if held_out else None, loco=loco)
@@ -136,12 +165,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="cv: k folds by speaker within every corpus; loco: leave one corpus out (train on "
                              "the others, test on it), once per corpus; both: the two, in one report")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--robustness", action="store_true",
+                        help="also score every fold's int8 model on its test clips at -20 dB, in white and babble "
+                             "noise (SNR 20/10/5 dB), reverberation (RT60 0.3/0.6 s) and telephone band: "
+                             "robustness.md and metrics.json")
     parser.add_argument("--speaker-norm", choices=("cmvn", "cmn"),
                         help="experiment: normalise windows with the speaker's other clips' mean and variance "
                              "(cmvn) or mean (cmn); use with --normalisation none; not implemented on the device")
     return run_tool(parser, argv, lambda args: cross_validate(settings_from(args), args.folds, args.out,
                                                               speaker_norm=args.speaker_norm,
-                                                              protocol=args.protocol))
+                                                              protocol=args.protocol,
+                                                              robustness=args.robustness))
 
 
 if __name__ == "__main__":
