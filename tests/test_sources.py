@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from math import gcd
 from pathlib import Path
 
@@ -109,32 +108,3 @@ def test_choose_device_says_what_is_there(devices: list[InputDevice], wanted: st
                                           message: str) -> None:
     with pytest.raises(DeviceUnavailable, match=message.replace("(", r"\(")):
         choose_device(devices, wanted)
-
-
-def test_stdin_gathers_small_writes_into_chunks_like_a_microphone_buffer() -> None:
-    """A writer's 64-sample writes become ~chunk_ms chunks (every push has a fixed cost); a pause in
-    the writer still delivers what came, no later than chunk_ms after its first byte."""
-    read_fd, write_fd = os.pipe()
-    pcm = np.arange(-8000, 8000, dtype=np.int16)
-    data = pcm.astype("<i2").tobytes()
-    HEAD = 7100  # samples before the pause: not a whole number of chunks
-
-    def writer() -> None:
-        for i in range(0, 2 * HEAD, 128):  # the head in quick small writes
-            os.write(write_fd, data[i : min(i + 128, 2 * HEAD)])
-        time.sleep(0.5)  # a pause, far longer than a chunk
-        os.write(write_fd, data[2 * HEAD :])
-        os.close(write_fd)
-
-    threading.Thread(target=writer, daemon=True).start()
-    source = StdinSource(16000, 16000, 50, fd=read_fd)  # 50 ms = 800 samples
-    try:
-        arrivals = [(time.monotonic(), chunk) for chunk in source.chunks() if len(chunk)]
-    finally:
-        os.close(read_fd)
-    sizes = [len(chunk) for _, chunk in arrivals]
-    assert np.array_equal(np.concatenate([c for _, c in arrivals]), pcm)
-    assert max(sizes) == 800 and sizes.count(800) >= 15, sizes  # gathered, not one push per 64-sample write
-    head_end = next(i for i, (_, c) in enumerate(arrivals) if c[-1] == pcm[HEAD - 1])  # a partial chunk
-    assert sizes[head_end] == HEAD % 800
-    assert arrivals[head_end + 1][0] - arrivals[head_end][0] >= 0.4  # it was delivered before the pause ended

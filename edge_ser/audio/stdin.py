@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import select
 import sys
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,38 +28,18 @@ class StdinSource(AudioSource):
         self.input_rate = input_rate
         self._fd = sys.stdin.fileno() if fd is None else fd
         self._read_size = 2 * max(1, input_rate * chunk_ms // 1000)
-        self._chunk_s = chunk_ms / 1000
-        self._ended = False  # the writer closed the pipe (or reading failed)
 
     def describe(self) -> str:
         return f"stdin (raw s16le mono at {self.input_rate} Hz)"
 
     def _read(self) -> bytes | None:
-        """The next chunk: up to chunk_ms of audio, delivered when full or chunk_ms after its first
-        byte arrived, like a microphone's buffer (a writer's many small writes do not each become a
-        push: every push has a fixed cost). b"" at the end of input (after what came before it);
-        None when nothing arrived within a heartbeat."""
-        parts: list[bytes] = []
-        size, deadline = 0, 0.0
-        while not self._ended and size < self._read_size:
-            wait = deadline - time.monotonic() if parts else HEARTBEAT_S
-            try:
-                ready = wait > 0 and select.select([self._fd], [], [], wait)[0]
-                data = os.read(self._fd, self._read_size - size) if ready else None
-            except OSError as exc:
-                self.health.fail(f"stdin: {exc.strerror or exc}")
-                data = b""
-            if data is None:
-                break
-            if not data:
-                self._ended = True
-            elif not parts:
-                deadline = time.monotonic() + self._chunk_s
-            parts.append(data)
-            size += len(data)
-        if size:
-            return b"".join(parts)
-        return b"" if self._ended else None
+        """The next bytes (b"" at end of input), or None when nothing arrived within a heartbeat."""
+        try:
+            ready, _, _ = select.select([self._fd], [], [], HEARTBEAT_S)
+            return os.read(self._fd, self._read_size) if ready else None
+        except OSError as exc:
+            self.health.fail(f"stdin: {exc.strerror or exc}")
+            return b""
 
     def chunks(self) -> Iterator[np.ndarray]:
         resampler = StreamResampler(self.input_rate, self.sample_rate)
