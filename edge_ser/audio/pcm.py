@@ -6,10 +6,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
+PCM16_SCALE = np.float32(1.0 / 32768.0)  # a power of two: multiplying by it is exact
+
 
 def pcm16_to_float(samples: np.ndarray) -> np.ndarray:
     """16-bit PCM to float32 in [-1, 1): the one scaling every source and stage uses."""
-    return samples.astype(np.float32) / np.float32(32768.0)
+    out: np.ndarray = samples.astype(np.float32)
+    out *= PCM16_SCALE
+    return out
 
 
 def chunked(signal: np.ndarray, size: int) -> Iterator[np.ndarray]:

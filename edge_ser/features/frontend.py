@@ -22,6 +22,7 @@ from typing import TypeAlias
 
 import numpy as np
 
+from edge_ser.audio.pcm import PCM16_SCALE
 from edge_ser.features.config import FeatureConfig
 from edge_ser.features.framing import fft_module, frame_energy_db, frame_signal, frame_spans, n_frames, windowed_part
 from edge_ser.features.mfcc import mfcc_frames, mfcc_from_power, power_spectrum
@@ -94,7 +95,7 @@ class StreamingFrontEnd:
             raise ValueError("history_frames must be >= 1")
         self.cfg, self.history_frames, self.transform = cfg, history_frames, transform
         self._span = (history_frames - 1) * cfg.hop_length + cfg.n_fft  # samples of `history_frames` frames
-        self._buf = np.zeros(2 * self._span, dtype=np.float32)
+        self._set_buffer(np.zeros(2 * self._span, dtype=np.float32))
         self._cache = np.zeros((history_frames, cfg.n_features), dtype=np.float32)
         # Import SciPy's FFT now, not on the first window: that import costs ~0.5 s of CPU, which
         # would otherwise delay the first event of a freshly started device by as much.
@@ -119,12 +120,16 @@ class StreamingFrontEnd:
         return -(-self._base // self.cfg.hop_length)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
-        """Add float32 samples; return the energy (dBFS) of each frame they complete, float32. The
-        first of those frames has the global index `frames` had before the call."""
+        """Add float32 samples in [-1, 1) (or int16 PCM, scaled on the way in: no temporary copy);
+        return the energy (dBFS) of each frame they complete, float32. The first of those frames
+        has the global index `frames` had before the call."""
         count = len(samples)
         if self._len + count > len(self._buf):
             self._make_room(count)
-        self._buf[self._len : self._len + count] = samples  # converts to float32 on the way in
+        room = self._buf[self._len : self._len + count]
+        room[:] = samples  # converts to float32
+        if samples.dtype == np.int16:
+            room *= PCM16_SCALE  # exactly audio.pcm.pcm16_to_float
         self._len += count
         before, self.frames = self.frames, n_frames(self.samples, self.cfg)
         if self.frames == before:
@@ -142,15 +147,21 @@ class StreamingFrontEnd:
         if self._len + incoming > len(self._buf):
             grown = np.zeros(max(2 * len(self._buf), self._len + incoming), dtype=np.float32)
             grown[: self._len] = self._buf[: self._len]
-            self._buf = grown
+            self._set_buffer(grown)
+
+    def _set_buffer(self, buf: np.ndarray) -> None:
+        """Use `buf` as the sample buffer, with a view of every frame position in it: the buffer
+        starts on a frame boundary (samples are dropped a whole number of hops at a time), so the
+        spans of any kept frames are a slice of rows, not a new strided view per push."""
+        self._buf = buf
+        self._rows = frame_spans(buf, self.cfg)
 
     def spans(self, start: int, end: int) -> np.ndarray:
-        """Frame spans (a view into the buffer) of the kept frames start..end-1."""
-        hop = self.cfg.hop_length
-        lo = start * hop - self._base
-        if lo < 0 or end > self.frames:
+        """Frame spans (a read-only view into the buffer) of the kept frames start..end-1."""
+        first = start - self._base // self.cfg.hop_length
+        if first < 0 or end > self.frames:
             raise ValueError(f"frames {start}..{end - 1} are not kept (have {self.oldest_frame}..{self.frames - 1})")
-        return frame_spans(self._buf[lo : (end - 1) * hop + self.cfg.n_fft - self._base], self.cfg)
+        return self._rows[first : first + end - start]
 
     def features(self, start: int, end: int) -> np.ndarray:
         """Feature columns (end - start, n_features) of frames start..end-1, computing those not in

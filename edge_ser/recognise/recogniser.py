@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge_ser.audio.pcm import chunked, pcm16_to_float
+from edge_ser.audio.pcm import chunked
 from edge_ser.errors import ConfigError, ModelError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.features.frontend import SpectralTransform, StreamingFrontEnd
@@ -114,8 +114,6 @@ class Recogniser:
     def push(self, samples: np.ndarray) -> list[Output]:
         """Feed the next chunk (int16 PCM or float32 in [-1, 1), at the model's rate, any length);
         return what it completed, in stream order."""
-        if samples.dtype == np.int16:
-            samples = pcm16_to_float(samples)
         if not len(samples):
             return []
         segments = self._segmenter.push(self._front_end.push(samples))
@@ -167,12 +165,12 @@ class Recogniser:
 
     def _evidence(self, window: Window) -> SpeechEvidence:
         """The speech-likeness of a window's frames, from their raw (unnormalised) columns, which the
-        front end has just computed for the window and still caches: the level is c0 (the mean
-        log-mel level times sqrt(n_mels) under the orthonormal DCT), the pitch the model's own pitch
-        columns or, for a model without them, the same estimator run on the frames' samples."""
+        segmenter hands over with the window: the level is c0 (the mean log-mel level times
+        sqrt(n_mels) under the orthonormal DCT), the pitch the model's own pitch columns or, for a
+        model without them, the same estimator run on the frames' samples."""
         fs = self.features
         first = max(window.start, 0)  # the padded window at stream start: its real frames only
-        raw = self._front_end.features(first, window.end)
+        raw = window.raw
         if fs.pitch:
             pitch = raw[:, fs.n_mfcc : fs.n_mfcc + 2]
         else:

@@ -58,6 +58,7 @@ class Window:
     end: int  # one past the last frame
     features: np.ndarray  # (window_frames, n_features), normalised, float32
     speech_fraction: float
+    raw: np.ndarray  # the real frames' columns before normalisation (no start-of-stream padding)
 
 
 @dataclass(frozen=True)
@@ -188,9 +189,9 @@ class Segmenter:
         fraction = sum(self._speech[t % size] for t in frames) / len(frames) if len(frames) else 0.0
         if require_speech and fraction < self.spec.min_speech_fraction:
             return
-        feats = self.frames.features(first, start + w)
+        raw = feats = self.frames.features(first, start + w)
         if len(feats) < w:  # only at the start of a stream: repeat the first frame
             feats = np.concatenate([np.repeat(feats[:1], w - len(feats), axis=0), feats])
-        out.append(Window(self._utterance, start, start + w, normalise_window(feats, self.features), fraction))
+        out.append(Window(self._utterance, start, start + w, normalise_window(feats, self.features), fraction, raw))
         self._windows += 1
         self._last_window_end = start + w
