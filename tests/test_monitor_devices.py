@@ -107,11 +107,15 @@ def test_last_will_marks_a_device_offline_and_a_cleared_status_removes_it(
         pytest.skip("mosquitto_sub is not installed (apt-get install mosquitto-clients)")
     board = monitor(mqtt_broker).board
     status = f"{PREFIX}/pi/status"
-    # A device that dies without saying goodbye: the broker publishes its will.
-    proc = subprocess.Popen([sub, "-h", mqtt_broker.host, "-p", str(mqtt_broker.port), "-t", "nothing",
-                             "--will-topic", status, "--will-payload", "offline", "--will-retain", "--will-qos", "1"])
+    pub = mqtt_collector(mqtt_broker, ["unused"])
+    pub.publish("ready", "1", retain=True)
+    # A device that dies without saying goodbye: the broker publishes its will. It is killed only
+    # once it has printed the retained "ready", i.e. once it is connected and its will registered.
+    proc = subprocess.Popen([sub, "-h", mqtt_broker.host, "-p", str(mqtt_broker.port), "-t", "ready",
+                             "--will-topic", status, "--will-payload", "offline", "--will-retain", "--will-qos", "1"],
+                            stdout=subprocess.PIPE)
     try:
-        pub = mqtt_collector(mqtt_broker, ["unused"])
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"1"
         pub.publish(status, "online", retain=True)
         wait_for(board, lambda s: (d := device(s, "pi")) and d.online, "pi online")
     finally:
