@@ -61,3 +61,12 @@ def tiny_model() -> Path:
     """The committed tiny int8 model (built by tests/fixtures/make_tiny_model.py)."""
     assert TINY_MODEL.is_file(), "tests/fixtures/tiny.tflite is missing: run tests/fixtures/make_tiny_model.py"
     return TINY_MODEL
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path, tiny_model: Path) -> Path:
+    """A private copy of the tiny model and its manifest that a test may edit or damage."""
+    target = tmp_path / "model.tflite"
+    shutil.copy(tiny_model, target)
+    shutil.copy(tiny_model.with_suffix(".json"), target.with_suffix(".json"))
+    return target

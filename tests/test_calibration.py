@@ -4,7 +4,6 @@ hand-worked example, and the temperature fit recovering a known over-confidence.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,6 @@ from edge_ser.model.manifest import Manifest, manifest_path
 from edge_ser_train.calibration import HeldOut, calibration_summary, fit_temperature
 from edge_ser_train.convert import cv_calibration
 from edge_ser_train.metrics import expected_calibration_error
-
-
-@pytest.fixture
-def model_copy(tmp_path: Path, tiny_model: Path) -> Path:
-    target = tmp_path / "model.tflite"
-    shutil.copy(tiny_model, target)
-    shutil.copy(manifest_path(tiny_model), manifest_path(target))
-    return target
 
 
 def set_calibration(model: Path, block: object) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,15 +13,6 @@ from edge_ser.errors import ModelError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier, dequantise, load_interpreter_class, quantise
 from edge_ser.model.manifest import Manifest, Quantisation, manifest_path, sha256_file
-
-
-@pytest.fixture
-def model_copy(tmp_path: Path, tiny_model: Path) -> Path:
-    """A private copy of the tiny model and manifest that a test may damage."""
-    target = tmp_path / "model.tflite"
-    shutil.copy(tiny_model, target)
-    shutil.copy(manifest_path(tiny_model), manifest_path(target))
-    return target
 
 
 def edit_manifest(model: Path, change) -> None:

@@ -145,7 +145,7 @@ def test_malformed_payloads_are_ignored_with_a_warning(mqtt_broker: MosquittoBro
         snap = wait_for(board, lambda s: len(s.warnings) == len(bad) and device(s, "kiosk").online,
                         "warnings for every bad payload")
     assert all("ignored malformed payload" in w for w in snap.warnings)
-    assert "kiosk/state: ignored malformed payload: not JSON" in snap.warnings[0]
+    assert "kiosk/state: ignored malformed payload: not valid JSON" in snap.warnings[0]
     assert "seq must be an integer" in snap.warnings[-1]
     assert device(snap, "kiosk").emotion == "happy" and not device(snap, "kiosk").timeline
     assert sum("ignored malformed payload" in r.getMessage() for r in caplog.records) == len(bad)

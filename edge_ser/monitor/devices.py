@@ -12,7 +12,6 @@ ignored, logged and kept in ``warnings`` so the views can show it.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -20,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edge_ser.protocol.payloads import CMD_RESULT_SCHEMA, EVENT_SCHEMA, STATE_SCHEMA
+from edge_ser.protocol.payloads import CMD_RESULT_SCHEMA, EVENT_SCHEMA, STATE_SCHEMA, decode_json_object
 
 LOGGER = logging.getLogger("edge_ser.monitor")
 
@@ -200,12 +199,9 @@ class _Malformed(ValueError):
 
 def _decode(payload: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Malformed(f"not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise _Malformed(f"expected a JSON object, got {type(data).__name__}")
-    return data
+        return decode_json_object(payload)
+    except ValueError as exc:
+        raise _Malformed(str(exc)) from None
 
 
 def _expect_schema(data: dict[str, Any], schema: str) -> None:

@@ -6,8 +6,9 @@ valid command is, and so a fuzzer can hammer it without a broker.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from edge_ser.protocol.payloads import decode_json_object
 
 # Accepted command names and the canonical command each stands for. The aliases follow the
 # vocabulary of voice-assistant satellites ("mute") so a Home Assistant button can send either.
@@ -39,11 +40,9 @@ def parse_command(payload: bytes | bytearray) -> dict[str, Any]:
     error instead of doing nothing silently.
     """
     try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CommandError(f"payload is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CommandError(f"payload must be a JSON object, got {type(data).__name__}")
+        data = decode_json_object(bytes(payload))
+    except ValueError as exc:
+        raise CommandError(f"payload is {exc}") from None
     cmd_id = data.get("id")
     if cmd_id is not None and (isinstance(cmd_id, bool) or not isinstance(cmd_id, str | int)):
         raise CommandError("'id' must be a string or an integer")

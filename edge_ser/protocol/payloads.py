@@ -144,6 +144,18 @@ def make_cmd_result(
     return result
 
 
+def decode_json_object(payload: bytes) -> dict[str, Any]:
+    """A payload that must be one JSON object, or ValueError saying in a few words why it is not:
+    the one decoder for commands the daemon receives and messages the monitor reads."""
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def load_schema(name: str) -> dict[str, Any]:
     """Load ``edge_ser/protocol/schemas/<name>.json`` (event, state, cmd, cmd_result)."""
     path = _SCHEMA_DIR / f"{name}.json"
