@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edge_ser.recognise.labelling import UNCERTAIN
+from edge_ser.recognise.labelling import InferenceConfig, Labeller
 from edge_ser.recognise.recogniser import ClipAnalysis
 
 
@@ -23,32 +21,28 @@ def expand(paths: list[str]) -> Iterator[Path]:
             yield path
 
 
-def _probabilities(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
-    return {label: round(float(p), 4) for label, p in zip(labels, probs, strict=True)}
-
-
 def describe(path: Path, clip: ClipAnalysis, labels: tuple[str, ...], sample_rate: int, duration: float,
              timeline: bool) -> dict[str, Any]:
-    """The JSON-ready result for one file."""
+    """The JSON-ready result for one file. Labels come from the daemon's Labeller without threshold
+    or groups: a recording (or window) in which nothing sounded like speech is "uncertain"."""
+    labeller = Labeller(InferenceConfig(), labels)
     probs = clip.probabilities
     result: dict[str, Any] = {"path": str(path), "duration_s": round(duration, 3),
-                                 "speech_windows": len(clip.windows)}
+                              "speech_windows": len(clip.windows)}
     if probs is None:
         result.update(label=None, confidence=None, probabilities={})
     else:
-        best = int(np.argmax(probs))
-        # a recording in which nothing sounded like speech (recognise.speech_likeness) has no emotion
-        label = labels[best] if clip.speech_like else UNCERTAIN
-        result.update(label=label, confidence=round(float(probs[best]), 4),
-                      probabilities=_probabilities(labels, probs))
+        verdict = labeller.verdict(probs, clip.speech_like)
+        result.update(label=verdict.label, confidence=verdict.confidence, probabilities=verdict.probabilities)
     if timeline:
-        result["timeline"] = [
-            {"start_s": round(max(w.start, 0) / sample_rate, 3), "end_s": round(w.end / sample_rate, 3),
-             "label": labels[int(np.argmax(w.probabilities))] if w.speech_like else UNCERTAIN,
-             "confidence": round(float(np.max(w.probabilities)), 4),
-             "probabilities": _probabilities(labels, w.probabilities)}
-            for w in clip.windows if w.probabilities is not None
-        ]
+        result["timeline"] = []
+        for w in clip.windows:
+            if w.probabilities is not None:
+                verdict = labeller.verdict(w.probabilities, w.speech_like)
+                result["timeline"].append(
+                    {"start_s": round(max(w.start, 0) / sample_rate, 3), "end_s": round(w.end / sample_rate, 3),
+                     "label": verdict.label, "confidence": verdict.confidence,
+                     "probabilities": verdict.probabilities})
     return result
 
 
