@@ -36,7 +36,7 @@ log = logging.getLogger("edge_ser.app.daemon")
 
 
 class Publisher(Protocol):
-    """What the daemon needs of mqtt_publisher.MqttPublisher."""
+    """What the daemon needs of edge_ser.mqtt.publisher.MqttPublisher."""
 
     def publish_event(self, event: dict[str, Any]) -> None: ...
     def publish_state(self, state: dict[str, Any]) -> None: ...

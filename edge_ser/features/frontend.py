@@ -116,8 +116,9 @@ class StreamingFrontEnd:
 
     @property
     def oldest_frame(self) -> int:
-        """The oldest frame whose samples are still kept (features of older frames are gone)."""
-        return -(-self._base // self.cfg.hop_length)
+        """The oldest frame whose samples are still kept (features of older frames are gone); the
+        buffer starts on its first sample, as samples are dropped a whole number of hops at a time."""
+        return self._base // self.cfg.hop_length
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Add float32 samples in [-1, 1) (or int16 PCM, scaled on the way in: no temporary copy);
@@ -158,7 +159,7 @@ class StreamingFrontEnd:
 
     def spans(self, start: int, end: int) -> np.ndarray:
         """Frame spans (a read-only view into the buffer) of the kept frames start..end-1."""
-        first = start - self._base // self.cfg.hop_length
+        first = start - self.oldest_frame
         if first < 0 or end > self.frames:
             raise ValueError(f"frames {start}..{end - 1} are not kept (have {self.oldest_frame}..{self.frames - 1})")
         return self._rows[first : first + end - start]

@@ -15,7 +15,7 @@ Decisions, documented in firmware_config/README.md:
   something, the event schema stays as it is, and a consumer that only wants emotions already
   ignores "uncertain".
 * The EMA weighs the newest window by `ema` (1.0 = no smoothing). It drives only the retained
-  state; events use the plain mean over their utterance's windows (pipeline.utterances).
+  state; events use the plain mean over their utterance's windows (the Recogniser's UtteranceEnded).
 """
 
 from __future__ import annotations

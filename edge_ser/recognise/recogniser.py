@@ -162,7 +162,6 @@ class Recogniser:
                                           item.windows, mean, self._speech_like))
         return out
 
-
     def _evidence(self, window: Window) -> SpeechEvidence:
         """The speech-likeness of a window's frames, from their raw (unnormalised) columns, which the
         segmenter hands over with the window: the level is c0 (the mean log-mel level times
