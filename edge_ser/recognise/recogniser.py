@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from edge_ser.model.classifier import Classifier
     from edge_ser.model.manifest import Manifest
 
-DEFAULT_MIN_SPEECH_FRACTION = 0.3
-
 
 @dataclass(frozen=True)
 class UtteranceStarted:
@@ -97,7 +95,7 @@ class Recogniser:
 
     @classmethod
     def from_manifest(cls, classifier: Classifier, *, gate: GateConfig | None = None, hop_frames: int | None = None,
-                      min_speech_fraction: float = DEFAULT_MIN_SPEECH_FRACTION,
+                      min_speech_fraction: float = WindowSpec.min_speech_fraction,
                       speech_check: SpeechCheckConfig | None = None) -> Recogniser:
         """The chain a model was trained for: its features and window from the manifest, its gate
         unless the device configures its own (`gate`), and its hop unless overridden."""
