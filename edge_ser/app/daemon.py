@@ -48,12 +48,12 @@ class SequenceCounter:
 
     def __init__(self, state_dir: str | None) -> None:
         self._path = None if state_dir is None else Path(state_dir) / SEQ_FILE
+        self.next = 0
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        self.next = 0
-        if self._path is not None and self._path.is_file():
-            text = self._path.read_text().strip()
-            self.next = int(text) if text.isdigit() else 0
+            if self._path.is_file():
+                text = self._path.read_text().strip()
+                self.next = int(text) if text.isdigit() else 0
 
     def take(self) -> int:
         seq, self.next = self.next, self.next + 1
