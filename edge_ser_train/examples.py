@@ -12,12 +12,13 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
+from edge_ser.features.adaptation import AdaptationConfig
 from edge_ser.features.config import FeatureConfig
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import speech_windows
@@ -45,6 +46,15 @@ class ExampleConfig:
     room_augment: bool = False  # rooms and microphones on the copies: reverb, babble, noise, EQ, level (room.py)
     seed: int = 0
     gate: GateConfig = field(default_factory=GateConfig)  # written into the manifest for `predict`
+    # Speaker adaptation (edge_ser.features.adaptation) without its prior, which is fitted per split:
+    # the windows are then cut raw and normalised later by streaming each speaker's clips through
+    # the device's adapter (edge_ser_train.adaptation). None: normalised per window, here.
+    adaptation: AdaptationConfig | None = None
+
+    @property
+    def cut_features(self) -> FeatureConfig:
+        """The features the windows are cut with: raw when adaptation normalises them later."""
+        return self.features if self.adaptation is None else replace(self.features, normalisation="none")
 
     def key(self, utterances: Sequence[Utterance], babble_groups: Sequence[Sequence[str]] | None = None) -> str:
         """Cache key: the config, the files, the speaker groups babble is drawn within, and the source
@@ -65,6 +75,9 @@ class ExampleSet:
     copy: np.ndarray  # (windows,) 0 = original audio, k > 0 = k-th augmented copy
     clip_label: np.ndarray  # (clips,)
     clip_speaker: np.ndarray  # (clips,) str
+    # (windows,) first frame of each window in its clip (negative: padded at the clip's start), so
+    # speaker adaptation counts every frame once, as the device does; None where nothing adapts.
+    start: np.ndarray | None = None
 
     @property
     def clip_corpus(self) -> np.ndarray:
@@ -80,20 +93,24 @@ class ExampleSet:
         keep = np.isin(self.clip_speaker[self.clip], list(speakers))
         if not copies:
             keep &= self.copy == 0
-        return ExampleSet(self.x[keep], self.y[keep], self.clip[keep], self.copy[keep],
-                          self.clip_label, self.clip_speaker)
+        return replace(self, x=self.x[keep], y=self.y[keep], clip=self.clip[keep], copy=self.copy[keep],
+                       start=None if self.start is None else self.start[keep])
+
+
+Windows = tuple[np.ndarray, np.ndarray]  # (n, frames, coefficients) float32, (n,) first frames
 
 
 def clip_windows(signal: np.ndarray, cfg: FeatureConfig, spec: WindowSpec, gate: GateConfig,
-                 vtlp_factor: float = 1.0) -> np.ndarray:
-    """(n, frames, coefficients) windows of one clip as the device would cut them, with the power
+                 vtlp_factor: float = 1.0) -> Windows:
+    """The windows of one clip as the device would cut them and their first frames, with the power
     spectrum warped by `vtlp_factor` through the front end's spectral hook (the gate decides on
     frame energy, which the warp leaves alone, so the same windows are cut)."""
     transform = None if vtlp_factor == 1.0 else vtlp(vtlp_factor, cfg.sample_rate)
     windows = speech_windows(signal, cfg, gate, spec, transform)
     if not windows:
-        return np.zeros((0, spec.window_frames, cfg.n_features), dtype=np.float32)
-    return np.stack([w.features for w in windows])
+        return np.zeros((0, spec.window_frames, cfg.n_features), dtype=np.float32), np.zeros(0, np.int32)
+    return (np.stack([w.features for w in windows]),
+            np.array([w.start // cfg.hop_length for w in windows], dtype=np.int32))
 
 
 BABBLE_POOL = 6  # clips of other speakers read per clip for babble: up to six talkers at once
@@ -127,12 +144,13 @@ def read_pool(pool: Sequence[tuple[str, str]], sample_rate: int) -> list[tuple[s
     return [(speaker, read_corpus_audio(path, sample_rate)) for speaker, path in pool]
 
 
-def _one_clip(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, str]]]) -> tuple[list[np.ndarray], np.ndarray]:
+def _one_clip(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, str]]]) -> tuple[list[Windows], Windows]:
     """Windows of every copy of one clip (training hop) and of the original at the device hop."""
     index, utterance, cfg, pool = args
     signal = read_corpus_audio(utterance.path, cfg.features.sample_rate)
     train_spec = WindowSpec(cfg.window_frames, cfg.train_hop_frames)
-    copies = [clip_windows(signal, cfg.features, train_spec, cfg.gate)]
+    features = cfg.cut_features
+    copies = [clip_windows(signal, features, train_spec, cfg.gate)]
     augment, room = WaveAugment(), RoomAugment()
     talkers = read_pool(pool, cfg.features.sample_rate) if cfg.room_augment and cfg.augmented_copies else []
     for k in range(1, cfg.augmented_copies + 1):
@@ -141,19 +159,20 @@ def _one_clip(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, str]]])
         factor = float(rng.uniform(*cfg.vtlp)) if cfg.vtlp else 1.0
         if cfg.room_augment:
             audio = room(audio, cfg.features.sample_rate, rng, utterance.speaker, talkers)
-        copies.append(clip_windows(audio, cfg.features, train_spec, cfg.gate, factor))
-    device = clip_windows(signal, cfg.features, WindowSpec(cfg.window_frames, cfg.device_hop_frames), cfg.gate)
+        copies.append(clip_windows(audio, features, train_spec, cfg.gate, factor))
+    device = clip_windows(signal, features, WindowSpec(cfg.window_frames, cfg.device_hop_frames), cfg.gate)
     return copies, device
 
 
-def _assemble(parts: list[np.ndarray], labels: np.ndarray, clip_ids: list[int], copy_ids: list[int],
+def _assemble(parts: list[Windows], labels: np.ndarray, clip_ids: list[int], copy_ids: list[int],
               speakers: np.ndarray, cfg: ExampleConfig) -> ExampleSet:
-    counts = [len(p) for p in parts]
-    x = (np.concatenate(parts) if parts else
+    counts = [len(x) for x, _ in parts]
+    x = (np.concatenate([x for x, _ in parts]) if parts else
          np.zeros((0, cfg.window_frames, cfg.features.n_features), np.float32))
+    start = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, np.int32)
     clip = np.repeat(np.array(clip_ids, dtype=np.int32), counts)
     return ExampleSet(x.astype(np.float32), labels[clip], clip, np.repeat(np.array(copy_ids, np.int16), counts),
-                      labels, speakers)
+                      labels, speakers, start)
 
 
 def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: ExampleConfig,
@@ -173,9 +192,9 @@ def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: Examp
         data = np.load(cache)
         # Window labels are derived here, not cached: the cache is shared by every label set.
         return (ExampleSet(data["tx"], clip_label[data["tclip"]], data["tclip"], data["tcopy"], clip_label,
-                           clip_speaker),
+                           clip_speaker, data["tstart"]),
                 ExampleSet(data["ex"], clip_label[data["eclip"]], data["eclip"], data["ecopy"], clip_label,
-                           clip_speaker))
+                           clip_speaker, data["estart"]))
     pools = babble_pools(kept, groups, cfg.seed) if cfg.room_augment else [[] for _ in kept]
     jobs = [(i, u, cfg, pool) for i, (u, pool) in enumerate(zip(kept, pools, strict=True))]
     with Pool(workers or min(2, os.cpu_count() or 1)) as pool:
@@ -191,6 +210,6 @@ def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: Examp
                            clip_speaker, cfg)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, tx=train.x, tclip=train.clip, tcopy=train.copy,
-                 ex=evaluation.x, eclip=evaluation.clip, ecopy=evaluation.copy)
+        np.savez(cache, tx=train.x, tclip=train.clip, tcopy=train.copy, tstart=train.start,
+                 ex=evaluation.x, eclip=evaluation.clip, ecopy=evaluation.copy, estart=evaluation.start)
     return train, evaluation

@@ -25,7 +25,7 @@ from edge_ser.recognise.segmenter import WindowSpec
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.augment import add_noise, mix_at_snr
 from edge_ser_train.corpora import Utterance
-from edge_ser_train.examples import ExampleConfig, ExampleSet, babble_pools, clip_windows, read_pool
+from edge_ser_train.examples import ExampleConfig, ExampleSet, Windows, babble_pools, clip_windows, read_pool
 from edge_ser_train.export import int8_predict
 from edge_ser_train.labels import LabelSet
 from edge_ser_train.metrics import clip_probabilities, predictions, scores
@@ -80,7 +80,7 @@ CONDITIONS = (
 
 
 def _clip_conditions(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, str]],
-                                 tuple[Condition, ...]]) -> list[np.ndarray | None]:
+                                 tuple[Condition, ...]]) -> list[Windows | None]:
     """Device-hop windows of one clip under every condition (None: the condition cannot be made)."""
     index, utterance, cfg, pool, conditions = args
     rate = cfg.features.sample_rate
@@ -89,10 +89,10 @@ def _clip_conditions(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, 
     talk = None
     if any(c.kind == "babble" for c in conditions):
         talk = babble(len(signal), read_pool(pool, rate), utterance.speaker, np.random.default_rng([cfg.seed, index]))
-    out: list[np.ndarray | None] = []
+    out: list[Windows | None] = []
     for number, condition in enumerate(conditions):
         audio = condition.apply(signal, rate, np.random.default_rng([cfg.seed, index, number]), talk)
-        out.append(None if audio is None else clip_windows(audio, cfg.features, spec, cfg.gate))
+        out.append(None if audio is None else clip_windows(audio, cfg.cut_features, spec, cfg.gate))
     return out
 
 
@@ -123,11 +123,12 @@ def condition_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: E
         parts = [r[number] for r in results]
         made = np.array([p is not None for p in parts], dtype=bool)
         windows = [p for p in parts if p is not None]
-        x = np.concatenate(windows) if windows else empty
-        clip = np.repeat(np.flatnonzero(made).astype(np.int32), [len(w) for w in windows])
+        x = np.concatenate([w for w, _ in windows]) if windows else empty
+        start = np.concatenate([s for _, s in windows]) if windows else np.zeros(0, np.int32)
+        clip = np.repeat(np.flatnonzero(made).astype(np.int32), [len(w) for w, _ in windows])
         sets[condition.name] = ConditionSet(
             ExampleSet(x.astype(np.float32), clip_label[clip], clip, np.zeros(len(clip), np.int16), clip_label,
-                       clip_speaker), made)
+                       clip_speaker, start), made)
     return sets
 
 

@@ -128,8 +128,10 @@ def test_warped_training_windows_are_cut_where_the_device_cuts_them() -> None:
     assert len(plain) >= 2
     assert [(w.start, w.end) for w in warped] == [(w.start, w.end) for w in plain]
     assert not np.allclose(warped[0].features, plain[0].features)
-    np.testing.assert_array_equal(clip_windows(clip, cfg, spec, GateConfig()), np.stack([w.features for w in plain]))
-    np.testing.assert_array_equal(clip_windows(clip, cfg, spec, GateConfig(), 1.1),
+    windows, starts = clip_windows(clip, cfg, spec, GateConfig())
+    np.testing.assert_array_equal(windows, np.stack([w.features for w in plain]))
+    assert starts.tolist() == [w.start // cfg.hop_length for w in plain]
+    np.testing.assert_array_equal(clip_windows(clip, cfg, spec, GateConfig(), 1.1)[0],
                                   np.stack([w.features for w in warped]))
 
 

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from edge_ser.errors import ConfigError
 
 MEL_SCALES = ("slaney", "htk")
-NORMALISATIONS = ("none", "level", "cmn", "cmvn")
+# Per-window ("level", "cmn", "cmvn") or against the running statistics of the speaker
+# (features.adaptation): "speaker" (mean) and "speaker-cmvn" (mean and variance) need a model with an
+# adaptation prior.
+NORMALISATIONS = ("none", "level", "cmn", "cmvn", "speaker", "speaker-cmvn")
+SPEAKER_NORMALISATIONS = ("speaker", "speaker-cmvn")
 WINDOWS = ("hann", "hamming")
 PITCH_COLUMNS = 2  # voicing strength, log2(F0 / PITCH_REFERENCE_HZ)
 # How the pitch columns are estimated (see edge_ser.features.pitch): "acf", the autocorrelation of
@@ -39,7 +43,8 @@ class FeatureConfig:
     n_mfcc: int = 20
     log_floor: float = 1e-10  # power floor before 10*log10: fixed, never relative to the clip
     lifter: int = 0
-    # Per analysis window: "none", "level" (mean of c0 only), "cmn" (mean) or "cmvn" (mean+variance).
+    # Per analysis window: "none", "level" (mean of c0 only), "cmn" (mean) or "cmvn" (mean+variance);
+    # or the speaker's running mean ("speaker") and variance ("speaker-cmvn"), see NORMALISATIONS.
     normalisation: str = "cmvn"
     # Fixed divisor per coefficient, applied after the per-window normalisation; fitted on training
     # data by the converter (empty: none). The model's int8 input has one scale for all coefficients,

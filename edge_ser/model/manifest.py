@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_ser.errors import ConfigError, ModelError, read_user_file
-from edge_ser.features.config import FeatureConfig
+from edge_ser.features.adaptation import AdaptationConfig
+from edge_ser.features.config import SPEAKER_NORMALISATIONS, FeatureConfig
 from edge_ser.model.calibration import Calibration
 
 MANIFEST_FORMAT = 1
@@ -53,6 +54,9 @@ class Manifest:
     # Temperature scaling of the outputs (model.calibration). None in manifests without the block:
     # T = 1, and `to_dict` leaves the block out, so such manifests round-trip unchanged.
     calibration: Calibration | None = None
+    # Speaker adaptation (features.adaptation) and the prior it starts from; None: the model's
+    # windows are normalised on their own, as in every model before 3.0.0.
+    adaptation: AdaptationConfig | None = None
 
     @property
     def window_seconds(self) -> float:
@@ -80,6 +84,8 @@ class Manifest:
         }
         if self.calibration is not None:
             data["calibration"] = self.calibration.to_dict()
+        if self.adaptation is not None:
+            data["adaptation"] = self.adaptation.to_dict()
         return data
 
     def save(self, path: str | Path) -> None:
@@ -95,11 +101,13 @@ class Manifest:
             if not labels or len(set(labels)) != len(labels):
                 raise ModelError(f"{source}: labels must be a non-empty list without duplicates")
             window = data["window"]
+            features = FeatureConfig.from_dict(dict(data["features"]))
+            adaptation = _adaptation(data.get("adaptation"), features, source)
             return cls(
                 name=str(data["name"]),
                 version=str(data["version"]),
                 labels=labels,
-                features=FeatureConfig.from_dict(dict(data["features"])),
+                features=features,
                 window_frames=int(window["frames"]),
                 hop_frames=int(window["hop_frames"]),
                 input=Quantisation(**data["input"]),
@@ -109,6 +117,7 @@ class Manifest:
                 metrics=dict(data.get("metrics", {})),
                 gate=dict(data.get("gate", {})),
                 calibration=_calibration(data.get("calibration"), source),
+                adaptation=adaptation,
             )
         except ModelError:
             raise
@@ -143,6 +152,18 @@ def _calibration(block: Any, source: str) -> Calibration | None:
         raise ModelError(f"{source}: calibration lacks the key 'temperature'") from None
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{source}: {exc}") from None
+
+
+def _adaptation(block: Any, features: FeatureConfig, source: str) -> AdaptationConfig | None:
+    if block is None:
+        if features.normalisation in SPEAKER_NORMALISATIONS:
+            raise ModelError(f"{source}: normalisation {features.normalisation!r} needs an 'adaptation' block")
+        return None
+    if not isinstance(block, dict):
+        raise ModelError(f"{source}: adaptation must be an object")
+    adaptation = AdaptationConfig.from_dict(block)  # ConfigError: the caller names the file
+    adaptation.check(features)
+    return adaptation
 
 
 def manifest_path(model_path: str | Path) -> Path:

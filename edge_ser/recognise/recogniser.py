@@ -20,8 +20,10 @@ import numpy as np
 
 from edge_ser.audio.pcm import chunked
 from edge_ser.errors import ConfigError, ModelError
-from edge_ser.features.config import FeatureConfig
+from edge_ser.features.adaptation import AdaptationConfig, SpeakerAdapter
+from edge_ser.features.config import SPEAKER_NORMALISATIONS, FeatureConfig
 from edge_ser.features.frontend import SpectralTransform, StreamingFrontEnd
+from edge_ser.features.normalise import adapt_and_normalise, normalise_window
 from edge_ser.features.pitch import pitch_features
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.segmenter import Segmenter, UtteranceEnd, UtteranceStart, Window, WindowSpec, history_frames
@@ -85,13 +87,19 @@ class Recogniser:
 
     def __init__(self, features: FeatureConfig, gate: GateConfig, spec: WindowSpec,
                  classifier: Classifier | None = None, *, spectral_transform: SpectralTransform | None = None,
-                 speech_check: SpeechCheckConfig | None = None) -> None:
+                 speech_check: SpeechCheckConfig | None = None, adaptation: AdaptationConfig | None = None) -> None:
         self.features, self.gate, self.spec, self.classifier = features, gate, spec, classifier
         self.speech_check = speech_check or SpeechCheckConfig()
         self._front_end = StreamingFrontEnd(features, history_frames(gate, spec), spectral_transform)
         self._segmenter = Segmenter(features, gate, spec, self._front_end)
         self._collected: list[np.ndarray] = []
         self._speech_like = False
+        # The speaker's running statistics outlive a stream reset (a pause, the next file of the
+        # same speaker); `reset_adaptation` is what forgets them.
+        self.adapter = SpeakerAdapter(features, adaptation) if adaptation is not None else None
+        self._observed_end = 0  # frames before this one have been counted by the adapter
+        if adaptation is None and features.normalisation in SPEAKER_NORMALISATIONS:
+            raise ConfigError(f"normalisation {features.normalisation!r} needs an adaptation prior")
 
     @classmethod
     def from_manifest(cls, classifier: Classifier, *, gate: GateConfig | None = None, hop_frames: int | None = None,
@@ -102,7 +110,7 @@ class Recogniser:
         m = classifier.manifest
         spec = WindowSpec(m.window_frames, hop_frames or m.hop_frames, min_speech_fraction)
         return cls(m.features, gate or gate_from_manifest(m, str(classifier.path)), spec, classifier,
-                   speech_check=speech_check)
+                   speech_check=speech_check, adaptation=m.adaptation)
 
     @property
     def samples(self) -> int:
@@ -127,6 +135,12 @@ class Recogniser:
         self._segmenter.reset()
         self._collected = []
         self._speech_like = False
+        self._observed_end = 0
+
+    def reset_adaptation(self) -> None:
+        """Forget the voices heard so far: back to the model's prior (a no-op without adaptation)."""
+        if self.adapter is not None:
+            self.adapter.reset()
 
     def run(self, signal: np.ndarray, chunk: int = 4096) -> Iterator[Output]:
         """Generator over a whole signal: push it in chunks, then flush."""
@@ -140,8 +154,9 @@ class Recogniser:
         for item in segments:
             if isinstance(item, Window):
                 probabilities, evidence = None, None
+                features = self._normalise(item)
                 if self.classifier is not None:
-                    probabilities = self.classifier.predict(item.features)
+                    probabilities = self.classifier.predict(features)
                     self._collected.append(probabilities)
                     # Once a window of the utterance has passed, the utterance is speech: its later
                     # windows are not measured (the check costs ~0.8 ms a window, pure Python).
@@ -150,7 +165,7 @@ class Recogniser:
                 speech_like = evidence is None or evidence.passes(self.speech_check)
                 self._speech_like |= speech_like
                 out.append(WindowScored(item.utterance, item.start * fs.hop_length, _frames_end(item.end, fs),
-                                        item.features, item.speech_fraction, probabilities, evidence, speech_like))
+                                        features, item.speech_fraction, probabilities, evidence, speech_like))
             elif isinstance(item, UtteranceStart):
                 self._collected, self._speech_like = [], False
                 out.append(UtteranceStarted(item.utterance, item.start * fs.hop_length))
@@ -159,6 +174,16 @@ class Recogniser:
                 out.append(UtteranceEnded(item.utterance, item.start * fs.hop_length, _frames_end(item.end, fs),
                                           item.windows, mean, self._speech_like))
         return out
+
+    def _normalise(self, window: Window) -> np.ndarray:
+        """The window's features as the model expects them. With adaptation, the frames of the window
+        not counted yet go into the speaker's statistics first: the window is normalised with what
+        the device has heard up to its end, never with anything later."""
+        if self.adapter is None:
+            return normalise_window(window.features, self.features)
+        features, self._observed_end = adapt_and_normalise(self.adapter, window.features, window.start,
+                                                           self._observed_end, self.features)
+        return features
 
     def _evidence(self, window: Window) -> SpeechEvidence:
         """The speech-likeness of a window's frames, from their raw (unnormalised) columns, which the

@@ -26,7 +26,6 @@ import numpy as np
 
 from edge_ser.errors import ConfigError
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.normalise import normalise_window
 from edge_ser.recognise.gate import GateConfig, NoiseFloor
 
 
@@ -56,7 +55,7 @@ class Window:
     utterance: int
     start: int  # first frame (may be negative only for the padded window at stream start)
     end: int  # one past the last frame
-    features: np.ndarray  # (window_frames, n_features), normalised, float32
+    features: np.ndarray  # (window_frames, n_features) float32, unnormalised (the recogniser normalises)
     speech_fraction: float
     raw: np.ndarray  # the real frames' columns before normalisation (no start-of-stream padding)
 
@@ -192,6 +191,6 @@ class Segmenter:
         raw = feats = self.frames.features(first, start + w)
         if len(feats) < w:  # only at the start of a stream: repeat the first frame
             feats = np.concatenate([np.repeat(feats[:1], w - len(feats), axis=0), feats])
-        out.append(Window(self._utterance, start, start + w, normalise_window(feats, self.features), fraction, raw))
+        out.append(Window(self._utterance, start, start + w, feats, fraction, raw))
         self._windows += 1
         self._last_window_end = start + w
