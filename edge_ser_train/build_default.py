@@ -13,9 +13,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from edge_ser.model.default import DEFAULT_MODEL
 from edge_ser.model.manifest import Manifest
+from edge_ser_train.adaptation import adapt, fit_prior
 from edge_ser_train.console import run_tool
 from edge_ser_train.convert import convert_and_write, load_recipe, save_recipe
 from edge_ser_train.examples import build_examples
@@ -49,8 +51,13 @@ def build(args: argparse.Namespace) -> Manifest:
     train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache,
                                          babble_groups=[fit_speakers, held_out])
     print(f"training on {len(fit_speakers)} speakers, validation on {held_out or 'none'}", flush=True)
-    train = train_all.select_speakers(fit_speakers)
-    model, history = train_model(train, eval_all.select_speakers(held_out), s.labels.labels, s.model, s.train,
+    train, validation = train_all.select_speakers(fit_speakers), eval_all.select_speakers(held_out)
+    extra: dict[str, Any] = {}
+    if s.examples.adaptation is not None:  # the device's prior: fitted on every training speaker
+        adaptation = fit_prior(train, s.examples.features, s.examples.adaptation)
+        train, validation = (adapt(data, s.examples.features, adaptation, s.train.seed) for data in (train, validation))
+        extra["adaptation"] = adaptation.to_dict()
+    model, history = train_model(train, validation, s.labels.labels, s.model, s.train,
                                  log=lambda line: print(line, flush=True))
     scale = fit_coefficient_scale(train.x[train.copy == 0]) if s.fit_scale else ()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -58,7 +65,7 @@ def build(args: argparse.Namespace) -> Manifest:
     model.save(keras_path)
     save_recipe(keras_path, s.labels, s.examples, fit_speakers, held_out, s.utterances,
                 {"model": s.model.to_dict(), "train": s.train.to_dict(), "best_epoch": history.best_epoch + 1,
-                 "coefficient_scale": list(scale)})
+                 "coefficient_scale": list(scale), **extra})
     manifest = convert_and_write(model, load_recipe(keras_path), s.utterances, args.out, name=MODEL_NAME,
                                  version=MODEL_VERSION, cache=s.cache, cv_metrics=cv_summary(CV_REPORT))
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes): {manifest.metrics['verification']}")

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from edge_ser.errors import ModelError
+from edge_ser.features.adaptation import AdaptationConfig
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.calibration import Calibration
 from edge_ser.model.manifest import Manifest
 from edge_ser.recognise.gate import GateConfig
+from edge_ser_train.adaptation import adapt
 from edge_ser_train.console import run_tool
 from edge_ser_train.corpora import Utterance, combine, load_source
 from edge_ser_train.errors import TrainingError
@@ -99,6 +101,8 @@ def save_recipe(keras_path: Path, labels: LabelSet, examples: ExampleConfig, tra
 def examples_from_recipe(recipe: dict[str, Any]) -> ExampleConfig:
     fields = dict(recipe["examples"])
     fields["features"] = FeatureConfig.from_dict(fields["features"])
+    if fields.get("adaptation"):
+        fields["adaptation"] = AdaptationConfig.from_dict(fields["adaptation"])
     fields["vtlp"] = tuple(fields["vtlp"]) if fields["vtlp"] else None
     fields["gate"] = GateConfig(**fields.get("gate", {}))  # recipes older than the recorded gate: defaults
     return ExampleConfig(**fields)
@@ -117,6 +121,10 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     # on the training speakers' original windows: still the same int8-vs-float comparison.
     verification_speakers = recipe["held_out_speakers"] or recipe["train_speakers"]
     held_out = eval_all.select_speakers(verification_speakers)
+    adaptation = AdaptationConfig.from_dict(recipe["adaptation"]) if examples.adaptation is not None else None
+    if adaptation is not None:  # the prior the model was trained with, the same simulated streams
+        seed = int(recipe.get("train", {}).get("seed", 0))
+        calibration, held_out = (adapt(data, examples.features, adaptation, seed) for data in (calibration, held_out))
     scale = tuple(recipe.get("coefficient_scale") or ())
     features = replace(examples.features, coefficient_scale=scale)
     if scale:  # the model was trained on unscaled windows: fold the scale into its first convolution
@@ -144,7 +152,7 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     return write_model(out, tflite, name=name, version=version, labels=labels.labels,
                        features=features, window_frames=examples.window_frames,
                        hop_frames=examples.device_hop_frames, gate=asdict(examples.gate), provenance=provenance,
-                       metrics=metrics, calibration=cv_calibration(cv_metrics))
+                       metrics=metrics, calibration=cv_calibration(cv_metrics), adaptation=adaptation)
 
 
 def cv_calibration(cv_metrics: dict[str, Any] | None) -> Calibration | None:

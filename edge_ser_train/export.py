@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ser.features.adaptation import AdaptationConfig
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.calibration import Calibration
 from edge_ser.model.manifest import Manifest, Quantisation, manifest_path, sha256_file
@@ -86,7 +87,7 @@ def int8_predict(tflite: bytes, windows: np.ndarray) -> np.ndarray:
 def write_model(path: str | Path, tflite: bytes, *, name: str, version: str, labels: tuple[str, ...],
                 features: FeatureConfig, window_frames: int, hop_frames: int, gate: dict[str, Any] | None = None,
                 provenance: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-                calibration: Calibration | None = None) -> Manifest:
+                calibration: Calibration | None = None, adaptation: AdaptationConfig | None = None) -> Manifest:
     """Write NAME.tflite and NAME.json (with the file's sha256 and quantisation); return the manifest."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +96,6 @@ def write_model(path: str | Path, tflite: bytes, *, name: str, version: str, lab
     manifest = Manifest(name=name, version=version, labels=tuple(labels), features=features,
                         window_frames=window_frames, hop_frames=hop_frames, input=q_in, output=q_out,
                         sha256=sha256_file(path), provenance=provenance or {}, metrics=metrics or {},
-                        gate=gate or {}, calibration=calibration)
+                        gate=gate or {}, calibration=calibration, adaptation=adaptation)
     manifest.save(manifest_path(path))
     return manifest

@@ -7,7 +7,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_ser.features.config import PITCH_METHODS, FeatureConfig
+from edge_ser.features.adaptation import AdaptationConfig
+from edge_ser.features.config import NORMALISATIONS, PITCH_METHODS, SPEAKER_NORMALISATIONS, FeatureConfig
 from edge_ser_train.corpora import Utterance, combine, load_source
 from edge_ser_train.errors import TrainingError
 from edge_ser_train.examples import ExampleConfig
@@ -36,9 +37,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                        help="how the pitch columns are estimated: spectrum (from the MFCC power spectrum, "
                             "~0.4x the cepstra's cost) or acf (the span's own autocorrelation, as in models "
                             "up to 2.0.0, ~3.6x)")
-    feats.add_argument("--normalisation", choices=("cmvn", "cmn", "level", "none"), default="cmn",
-                       help="per-window cepstral normalisation (cmn keeps the level dynamics that carry arousal; "
-                            "level removes only the mean of c0, keeping the window's spectral shape)")
+    feats.add_argument("--normalisation", choices=NORMALISATIONS, default="cmn",
+                       help="cepstral normalisation per window (cmn keeps the level dynamics that carry arousal; "
+                            "level removes only the mean of c0, keeping the window's spectral shape) or against "
+                            "the speaker's running statistics (speaker, speaker-cmvn: needs --adapt)")
+    feats.add_argument("--adapt", action="store_true",
+                       help="speaker adaptation as on the device: log-F0 relative to the speaker's running median "
+                            "F0 (and the cepstra relative to the speaker's running mean with --normalisation "
+                            "speaker), each speaker's clips streamed in a random order through the device's code")
+    feats.add_argument("--adapt-horizon", type=float, default=60.0, metavar="SECONDS",
+                       help="seconds of speech the running statistics average over at most")
     feats.add_argument("--coefficient-scale", choices=("fitted", "none"), default="fitted",
                        help="int8 input: divide each coefficient by its spread in the training windows (constants "
                             "in the manifest; folded into the first convolution), so all use the int8 range alike")
@@ -105,11 +113,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
     without clips is a TrainingError (or a ConfigError from the config it would make)."""
     features = FeatureConfig(n_mfcc=args.n_mfcc, n_mels=args.n_mels, normalisation=args.normalisation,
                              pitch=not args.no_pitch, pitch_method=args.pitch_method)
+    if args.normalisation in SPEAKER_NORMALISATIONS and not args.adapt:
+        raise TrainingError(f"--normalisation {args.normalisation} normalises against the speaker's statistics: "
+                            "add --adapt")
+    if args.adapt and not features.pitch and args.normalisation not in SPEAKER_NORMALISATIONS:
+        raise TrainingError("--adapt adapts the pitch columns or, with --normalisation speaker, the cepstra: "
+                            "without either it would change nothing")
+    horizon = args.adapt_horizon / features.frame_seconds
+    adaptation = AdaptationConfig(pitch=features.pitch, horizon_frames=horizon,
+                                  prior_frames=min(AdaptationConfig.prior_frames, horizon)) if args.adapt else None
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,
                              wave_augment=not args.no_wave_augment,
                              vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed,
-                             room_augment=args.room_augment)
+                             room_augment=args.room_augment, adaptation=adaptation)
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
                         attention=args.attention, pooling=args.pooling)
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,

@@ -17,12 +17,13 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_ser_train.adaptation import adapt, fit_prior
 from edge_ser_train.calibration import HeldOut, calibration_summary
 from edge_ser_train.console import run_tool
 from edge_ser_train.corpora import corpus_of
@@ -36,7 +37,6 @@ from edge_ser_train.options import Settings, add_options, settings_from
 from edge_ser_train.report import curve, write_report
 from edge_ser_train.robustness import ConditionSet, condition_examples, robustness_scores
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale, fold_coefficient_scale
-from edge_ser_train.speaker_norm import speaker_normalise
 
 PROTOCOLS = ("cv", "loco", "both")
 
@@ -57,6 +57,13 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
     print(f"  test {test_speakers}, validation {val_speakers or 'none'}", flush=True)
     train = train_all.select_speakers(fit_speakers)
     val, test = eval_all.select_speakers(val_speakers), eval_all.select_speakers(test_speakers)
+    if s.examples.adaptation is not None:  # the prior from this split's training speakers only
+        adaptation = fit_prior(train, s.examples.features, s.examples.adaptation)
+        train, val, test = (adapt(data, s.examples.features, adaptation, s.train.seed) for data in (train, val, test))
+        if conditions is not None:
+            conditions = {name: replace(c, windows=adapt(c.windows.select_speakers(test_speakers), s.examples.features,
+                                                         adaptation, s.train.seed))
+                          for name, c in conditions.items()}
     model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))
     calibration = train.x[train.copy == 0]
     scale: tuple[float, ...] = ()
@@ -97,16 +104,10 @@ def babble_groups(speakers: list[str], cv_splits: list[list[str]]) -> list[list[
     return [group for group in groups if group]
 
 
-def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = None,
-                   protocol: str = "cv", robustness: bool = False) -> dict[str, Any]:
+def cross_validate(s: Settings, k: int, out: Path, protocol: str = "cv", robustness: bool = False) -> dict[str, Any]:
     """Run the CV (folds by speaker within every corpus) and/or leave-one-corpus-out (`protocol`:
-    "cv", "loco" or "both"), write the report folder, return the summary. `speaker_norm` ("cmvn"
-    or "cmn") normalises windows with the statistics of the speaker's other clips (an experiment:
-    the device cannot do it yet). `robustness` re-scores every CV fold's test clips under the room
-    conditions of edge_ser_train.robustness."""
-    if robustness and speaker_norm:
-        raise TrainingError("--robustness scores the windows the device computes; --speaker-norm changes them "
-                            "on the training side only: use one or the other")
+    "cv", "loco" or "both"), write the report folder, return the summary. `robustness` re-scores
+    every CV fold's test clips under the room conditions of edge_ser_train.robustness."""
     if robustness and protocol == "loco":
         raise TrainingError("--robustness scores the cross-validation folds: use --protocol cv or both")
     started = time.time()
@@ -117,8 +118,6 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
     groups = babble_groups(speakers, cv_splits)
     print(f"{len(s.utterances)} clips; building examples ...", flush=True)
     train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache, babble_groups=groups)
-    if speaker_norm:
-        train_all, eval_all = speaker_normalise(train_all, eval_all, variance=speaker_norm == "cmvn")
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
     conditions = None
@@ -145,7 +144,7 @@ def cross_validate(s: Settings, k: int, out: Path, speaker_norm: str | None = No
                 "examples": asdict(s.examples), "model": s.model.to_dict(),
                 "train": s.train.to_dict(), "clips": len(s.utterances), "dropped_clips": dict(sorted(dropped.items())),
                 "corpora": sorted({u.corpus for u in s.utterances}), "speakers": by_corpus(speakers),
-                "training_only_speakers": training_only_speakers(speakers), "speaker_norm": speaker_norm,
+                "training_only_speakers": training_only_speakers(speakers),
                 "coefficient_scale": "fitted per fold, folded in at conversion" if s.fit_scale else "none",
                 "robustness": robustness,
                 "seconds": round(time.time() - started)}
@@ -169,11 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score every fold's int8 model on its test clips at -20 dB, in white and babble "
                              "noise (SNR 20/10/5 dB), reverberation (RT60 0.3/0.6 s) and telephone band: "
                              "robustness.md and metrics.json")
-    parser.add_argument("--speaker-norm", choices=("cmvn", "cmn"),
-                        help="experiment: normalise windows with the speaker's other clips' mean and variance "
-                             "(cmvn) or mean (cmn); use with --normalisation none; not implemented on the device")
     return run_tool(parser, argv, lambda args: cross_validate(settings_from(args), args.folds, args.out,
-                                                              speaker_norm=args.speaker_norm,
                                                               protocol=args.protocol,
                                                               robustness=args.robustness))
 

@@ -1,4 +1,4 @@
-"""Statistics pooling converts to full int8; speaker normalisation uses only the speaker's other clips."""
+"""Statistics pooling converts to full int8; model and training options."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from edge_ser.errors import ConfigError
 from edge_ser_train.examples import ExampleSet
 from edge_ser_train.export import to_int8_tflite
 from edge_ser_train.models import ModelConfig, build_model
-from edge_ser_train.speaker_norm import speaker_normalise, speaker_statistics
 
 
 @pytest.mark.slow
@@ -35,23 +34,6 @@ def test_statistics_pooling_converts_to_full_int8_and_reloads(tmp_path: Path) ->
 def test_unknown_pooling_is_refused() -> None:
     with pytest.raises(ConfigError, match="pooling"):
         ModelConfig(pooling="max")
-
-
-def test_speaker_statistics_leave_the_clip_out() -> None:
-    # Speaker a: clips 0, 1, 2 with constant frames 0, 2, 4; speaker b: one clip (no other speech).
-    x = np.stack([np.full((5, 2), v, np.float32) for v in (0.0, 2.0, 4.0, 7.0)])
-    clip = np.arange(4)
-    data = ExampleSet(x, np.zeros(4, int), clip, np.zeros(4, np.int16), np.zeros(4, int),
-                      np.array(["a", "a", "a", "b"]))
-    mean, std = speaker_statistics(data)
-    np.testing.assert_allclose(mean[:, 0], [3.0, 2.0, 1.0, 0.0])
-    np.testing.assert_allclose(std[:3, 0], [1.0, 2.0, 1.0], rtol=1e-5)
-    _, normalised = speaker_normalise(data, data)
-    np.testing.assert_allclose(normalised.x[0], -3.0, rtol=1e-5)  # (0 - 3) / 1
-    np.testing.assert_allclose(normalised.x[3], 7.0)  # no other speech: left as it is
-    _, centred = speaker_normalise(data, data, variance=False)
-    np.testing.assert_allclose(centred.x[1], 0.0, atol=1e-6)  # (2 - 2), not divided by the std of 2
-    np.testing.assert_allclose(centred.x[2], 3.0, rtol=1e-5)  # 4 - 1
 
 
 def test_epoch_selection_by_clip_ua_breaks_ties_on_the_loss() -> None:

@@ -83,9 +83,10 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
     (["--val-speakers", "0", "--schedule", "plateau"],
      "--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine"),
     (["--members", "0"], "members must be >= 1, not 0"),
-    (["--robustness", "--speaker-norm", "cmn"], "--robustness scores the windows the device computes; "
-                                                "--speaker-norm changes them on the training side only: use one "
-                                                "or the other"),
+    (["--normalisation", "speaker"], "--normalisation speaker normalises against the speaker's statistics: "
+                                     "add --adapt"),
+    (["--adapt", "--no-pitch"], "--adapt adapts the pitch columns or, with --normalisation speaker, the cepstra: "
+                                "without either it would change nothing"),
     (["--n-mfcc", "80"], "invalid feature config: n_mfcc must be in 1..n_mels"),
     (["--data", "csv=/no/such/list.csv"], "/no/such/list.csv: CSV manifest not found"),
     (["--data", "ravdess="], "data source 'ravdess=' must look like [KIND=]PATH "

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from edge_ser.audio.wavfile import write_wav
+from edge_ser.features.adaptation import AdaptationConfig
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.recogniser import Recogniser, analyse
 from edge_ser_testing.synthetic import synthetic_clip
+from edge_ser_train.adaptation import adapt, fit_prior
 from edge_ser_train.convert import convert_and_write, load_recipe, save_recipe
 from edge_ser_train.corpora import load_folders
 from edge_ser_train.examples import ExampleConfig, build_examples
@@ -26,15 +28,20 @@ pytestmark = pytest.mark.slow
 LABELS = LABEL_SETS["four"]  # neutral, happy, sad, angry: one generated pitch each
 
 
-def test_train_convert_load_predict(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
+def generated_corpus(root: Path) -> Path:
+    """Four speakers, two takes of each of the four generated classes."""
+    corpus = root / "corpus"
     for label_index, label in enumerate(LABELS.labels):
         (corpus / label).mkdir(parents=True)
         for speaker in range(4):
             for take in range(2):
                 seed = 10 * speaker + take + 100 * label_index
                 write_wav(corpus / label / f"spk{speaker}_{take}.wav", synthetic_clip(label_index, seed), 16000)
-    utterances = load_folders(corpus)
+    return corpus
+
+
+def test_train_convert_load_predict(tmp_path: Path) -> None:
+    utterances = load_folders(generated_corpus(tmp_path))
     examples = ExampleConfig(FeatureConfig(), window_frames=50, train_hop_frames=10, device_hop_frames=25,
                              augmented_copies=1)
     train_all, eval_all = build_examples(utterances, LABELS, examples, workers=1)
@@ -67,3 +74,35 @@ def test_train_convert_load_predict(tmp_path: Path) -> None:
     hits = [np.argmax(analyse(recogniser, synthetic_clip(k, 999 + k)).probabilities) == k
             for k in range(len(LABELS.labels))]
     assert sum(hits) >= 3, f"int8 model recognised only {sum(hits)} of 4 unseen generated clips"
+
+
+def test_an_adapting_model_carries_its_prior_to_the_device(tmp_path: Path) -> None:
+    """Speaker normalisation and pitch adaptation: the prior fitted on the training speakers goes into
+    the recipe, the conversion verifies on windows streamed through the same adaptation, and the
+    manifest hands the prior to the device's recogniser."""
+    utterances = load_folders(generated_corpus(tmp_path))
+    features = FeatureConfig(pitch=True, normalisation="speaker")
+    examples = ExampleConfig(features, window_frames=50, train_hop_frames=10, device_hop_frames=25,
+                             adaptation=AdaptationConfig())
+    train_all, eval_all = build_examples(utterances, LABELS, examples, workers=1)
+    assert np.abs(train_all.x[..., 0]).mean() > 50  # cut raw: c0 is an absolute level, not mean-removed
+    fit, held_out = ["folders:spk0", "folders:spk1", "folders:spk2"], ["folders:spk3"]
+    prior = fit_prior(train_all.select_speakers(fit), features, examples.adaptation)
+    train = adapt(train_all.select_speakers(fit), features, prior, seed=0)
+    model, _ = train_model(train, adapt(eval_all.select_speakers(held_out), features, prior, seed=0), LABELS.labels,
+                           ModelConfig(width=8, depth=2),
+                           TrainConfig(max_epochs=8, batch_size=32, learning_rate=3e-3, patience=8, members=1),
+                           log=lambda _line: None)
+    keras_path = tmp_path / "model.keras"
+    save_recipe(keras_path, LABELS, examples, fit, held_out, utterances, {"adaptation": prior.to_dict()})
+    out = tmp_path / "model.tflite"
+    manifest = convert_and_write(model, load_recipe(keras_path), utterances, out, name="e2e", version="0", cache=None)
+    assert manifest.adaptation == prior
+    assert manifest.metrics["verification"]["top1_agreement"] >= 0.9
+
+    recogniser = Recogniser.from_manifest(Classifier(out, expected_features=features))
+    assert recogniser.adapter is not None and recogniser.adapter.frames == prior.prior_frames
+    result = analyse(recogniser, synthetic_clip(2, 4242))
+    assert result.probabilities is not None and recogniser.adapter.frames > prior.prior_frames
+    recogniser.reset_adaptation()
+    assert recogniser.adapter.frames == prior.prior_frames
