@@ -6,6 +6,7 @@ front end, the gate and the segmenter are built for; synthetic sines would not e
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -70,3 +71,19 @@ def model_copy(tmp_path: Path, tiny_model: Path) -> Path:
     shutil.copy(tiny_model, target)
     shutil.copy(tiny_model.with_suffix(".json"), target.with_suffix(".json"))
     return target
+
+
+ADAPTING_PRIOR_FRAMES = 80.0
+
+
+@pytest.fixture
+def adapting_model(model_copy: Path) -> Path:
+    """The tiny model as an adapting one: speaker CMVN and a prior in its manifest (the weights were
+    trained on per-window CMVN, so its outputs mean little; what adapts and what is kept is tested)."""
+    manifest = json.loads(model_copy.with_suffix(".json").read_text())
+    manifest["features"]["normalisation"] = "speaker-cmvn"
+    manifest["adaptation"] = {"pitch": False, "prior_frames": ADAPTING_PRIOR_FRAMES, "horizon_frames": 6000.0,
+                              "prior_mean": [-150.0] + [0.0] * 19, "prior_var": [400.0] + [25.0] * 19,
+                              "prior_f0_hz": 150.0}
+    model_copy.with_suffix(".json").write_text(json.dumps(manifest))
+    return model_copy

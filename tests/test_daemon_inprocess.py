@@ -79,11 +79,11 @@ class RecordingPublisher:
 
 
 def make_daemon(wav: Path, publisher: RecordingPublisher, *, realtime: bool, loop: bool = False,
-                state_dir: Path | None = None, stdout: TextIO | None = None) -> Daemon:
+                state_dir: Path | None = None, stdout: TextIO | None = None, model: Path = TINY_MODEL) -> Daemon:
     """A daemon on `wav` as `edge-ser run --file` builds one, without MQTT."""
     overrides: dict[str, Any] = {"device.id": "inproc", "audio.source": "file", "audio.file": str(wav),
                                  "audio.realtime": realtime, "audio.loop": loop, "audio.chunk_ms": 50,
-                                 "model.path": str(TINY_MODEL), "mqtt.enabled": False,
+                                 "model.path": str(model), "mqtt.enabled": False,
                                  # generated tones stand in for speech here, and a tone is rightly not
                                  # speech-like (tests/test_speech_likeness.py): the daemon's loop is tested
                                  "speech_check.enabled": False}

@@ -79,3 +79,20 @@ def test_model_problems_are_one_line_errors(tmp_path: Path, corpus: Path) -> Non
     result = predict("--model", str(tmp_path / "nope.tflite"), str(corpus))
     assert result.returncode == 2
     assert result.stderr.strip() == f"edge-ser: error: {tmp_path / 'nope.tflite'}: model file not found"
+
+
+def test_an_adapting_model_adapts_within_a_file_unless_told_to_carry_on(tmp_path: Path, adapting_model: Path,
+                                                                        speech_16k: np.ndarray) -> None:
+    """Each file starts from the model's prior (one file, one speaker), so the same recording gives
+    the same answer wherever it is in the list; --adapt-across-files carries the statistics on, so
+    the second copy is heard with the first one's voice in memory."""
+    write_wav(tmp_path / "a.wav", speech_16k, 16000)
+    write_wav(tmp_path / "b.wav", speech_16k, 16000)
+    files = [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    separate = predict("--model", str(adapting_model), "--format", "jsonl", *files)
+    across = predict("--model", str(adapting_model), "--format", "jsonl", "--adapt-across-files", *files)
+    assert separate.returncode == across.returncode == 0, separate.stderr + across.stderr
+    first, second = (json.loads(line)["probabilities"] for line in separate.stdout.splitlines())
+    assert first == second
+    carried_first, carried_second = (json.loads(line)["probabilities"] for line in across.stdout.splitlines())
+    assert carried_first == first and carried_second != first

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from edge_ser.app.adaptation_store import AdaptationStore
 from edge_ser.app.config import Config
 from edge_ser.audio.source import AudioSource
 from edge_ser.model.classifier import Classifier
@@ -77,6 +78,12 @@ class Daemon:
         self.labeller = Labeller(cfg.inference, classifier.labels, origin=cfg.origin)
         self.ema = Ema(cfg.inference.ema)
         self.seq = SequenceCounter(cfg.state.dir)
+        adapter = self.recogniser.adapter
+        self.adaptation = (None if adapter is None else
+                           AdaptationStore(cfg.state.dir, adapter, classifier.manifest.sha256))
+        if self.adaptation is not None:
+            self.adaptation.load()
+        self._forget_speaker = False  # reset_adaptation commanded (MQTT thread), applied by the loop
         self.events = 0
         self._stopping = threading.Event()
         self._paused = False  # as last commanded (MQTT thread)
@@ -98,6 +105,11 @@ class Daemon:
     def handle_command(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """MQTT command handler (runs on the MQTT thread): flips flags the audio loop applies."""
         name = cmd["command"]
+        if name == "reset_adaptation":
+            if self.adaptation is None:
+                return {"ok": False, "error": "this model does not adapt to its speaker", "state": self.state()}
+            self._forget_speaker = True
+            self._state_forced = True
         if name in ("pause", "resume"):
             paused = name == "pause"
             if paused != self._paused:
@@ -127,6 +139,8 @@ class Daemon:
             self._source_ended = True
         if not self._listening_paused:
             self._handle(self.recogniser.flush())
+        if self.adaptation is not None:
+            self.adaptation.save(force=True)
         self._refresh_stats()
         self._publish_state()
         log.info("stopped after %d events", self.events)
@@ -140,6 +154,10 @@ class Daemon:
             self.ema.reset()
 
     def _tick(self) -> None:
+        if self._forget_speaker and self.adaptation is not None:
+            self._forget_speaker = False
+            self.adaptation.forget()
+            log.info("speaker adaptation reset by command")
         health = (self.source.health.ok, self.source.health.error)
         if health != self._last_health:
             self._last_health = health
@@ -177,6 +195,8 @@ class Daemon:
                            model_name=self.classifier.manifest.name,
                            model_version=self.classifier.manifest.version, groups=verdict.groups)
         self.events += 1
+        if self.adaptation is not None:
+            self.adaptation.save()
         log.info("event seq=%d label=%s confidence=%.2f windows=%d", event["seq"], verdict.label,
                  verdict.confidence, utterance.windows)
         if self.publisher is not None:
@@ -200,7 +220,9 @@ class Daemon:
             paused=self._paused, model_name=self.classifier.manifest.name,
             model_version=self.classifier.manifest.version, source_ok=health.ok, source_error=health.error,
             overflows=health.overflows, spool_pending=stats.get("spool_pending", 0),
-            spool_dropped=stats.get("spool_dropped", 0), timestamp=time.time())
+            spool_dropped=stats.get("spool_dropped", 0),
+            adaptation=None if self.recogniser.adapter is None else self.recogniser.adapter.summary(),
+            timestamp=time.time())
 
     def _publish_state(self) -> None:
         self._state_due = self._state_forced = False

@@ -21,6 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
     p.add_argument("--timeline", action="store_true", help="also report every analysis window with times")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    p.add_argument("--adapt-across-files", action="store_true",
+                   help="for a model that adapts to its speaker: carry the speaker statistics from one file to the "
+                        "next (the files are one speaker's recordings, in the order given) instead of starting "
+                        "every file from the model's prior")
     p.add_argument("--plot", metavar="PNG", help="draw the recording's timeline to this PNG (one file; needs "
                    "the 'plot' extra, matplotlib)")
 
@@ -46,6 +50,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"edge-ser: skipped {exc}", file=sys.stderr)
             failed += 1
             continue
+        if not args.adapt_across_files:
+            recogniser.reset_adaptation()  # each file its own speaker: adapt within it only
         clip = analyse(recogniser, signal)
         result = describe(path, clip, classifier.labels, rate, len(signal) / rate, args.timeline)
         if args.plot:

@@ -18,6 +18,8 @@ COMMAND_ALIASES: dict[str, str] = {
     "resume": "resume",
     "unmute": "resume",
     "status": "status",
+    # A new person in front of the device (the next visitor at a kiosk): forget the voice statistics.
+    "reset_adaptation": "reset_adaptation",
 }
 
 

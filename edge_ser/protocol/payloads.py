@@ -105,10 +105,11 @@ def make_state(
     overflows: int = 0,
     spool_pending: int = 0,
     spool_dropped: int = 0,
+    adaptation: Mapping[str, float] | None = None,
     timestamp: float,
 ) -> dict[str, Any]:
     """Build the retained device state: what a dashboard shows when it connects, without history."""
-    return {
+    state = {
         "schema": STATE_SCHEMA,
         "device_id": device_id,
         "emotion": emotion,
@@ -121,6 +122,9 @@ def make_state(
         "spool": {"pending": int(spool_pending), "dropped": int(spool_dropped)},
         "model": _model_block(model_name, model_version),
     }
+    if adaptation is not None:
+        state["adaptation"] = {k: float(v) for k, v in adaptation.items()}
+    return state
 
 
 def make_cmd_result(
