@@ -166,7 +166,10 @@ def test_recording_tab_analyses_a_wav_with_the_bundled_model(root: Any, display:
     assert len(rows) == len(result.utterances) >= 2
     labels = Classifier(DEFAULT_MODEL).labels
     starts = [float(row[0]) for row in rows]
-    assert all(row[5] in labels and 0 < float(row[6]) <= 1 for row in rows), rows
+    # the two speech utterances get an emotion; a stretch of the quiet noise the gate may open on is
+    # labelled "uncertain", as predict and the daemon label it
+    assert all(row[5] in (*labels, "uncertain") and 0 < float(row[6]) <= 1 for row in rows), rows
+    assert sum(row[5] in labels for row in rows) >= 2, rows
     assert starts == sorted(starts) and starts[0] > 0.9 and float(rows[-1][3]) < 5.0 + 2 * len(speech_16k) / 16000
     assert window.recording.message.cget("text").startswith("two.wav: ")
     assert window.recording.image is not None and window.recording.image.width() == 1200

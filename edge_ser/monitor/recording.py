@@ -16,6 +16,7 @@ import numpy as np
 from edge_ser.audio.wavfile import load_audio
 from edge_ser.errors import ConfigError
 from edge_ser.model.classifier import Classifier
+from edge_ser.recognise.labelling import InferenceConfig, Labeller
 from edge_ser.recognise.recogniser import ClipAnalysis, Recogniser, analyse
 
 
@@ -48,6 +49,8 @@ class RecordingAnalyser:
     def __init__(self, model: str | Path) -> None:
         self.classifier = Classifier(model)
         self.recogniser = Recogniser.from_manifest(self.classifier)
+        # predict's labelling: no threshold or groups, but "uncertain" for what is not speech-like
+        self.labeller = Labeller(InferenceConfig(), self.classifier.labels)
         self.rate = self.classifier.manifest.features.sample_rate
         # Removed at exit; each plot gets a new name so a view never reads a half-written file.
         self._plots = tempfile.TemporaryDirectory(prefix="edge-ser-monitor-")
@@ -58,11 +61,11 @@ class RecordingAnalyser:
         return self.analyse_signal(load_audio(Path(path), self.rate), Path(path).name)
 
     def analyse_signal(self, signal: np.ndarray, name: str) -> Analysis:
+        self.recogniser.reset_adaptation()  # each recording its own speaker, as in `predict`
         clip = analyse(self.recogniser, signal)
-        labels = self.classifier.labels
-        rows = [UtteranceRow(u.start / self.rate, u.end / self.rate, labels[int(np.argmax(u.probabilities))],
-                             float(np.max(u.probabilities)))
-                for u in clip.utterances if u.probabilities is not None]
+        verdicts = [(u, self.labeller.verdict(u.probabilities, u.speech_like))
+                    for u in clip.utterances if u.probabilities is not None]
+        rows = [UtteranceRow(u.start / self.rate, u.end / self.rate, v.label, v.confidence) for u, v in verdicts]
         plot, error = self._plot(signal, clip, name)
         return Analysis(name, len(signal) / self.rate, rows, plot, error)
 
