@@ -131,6 +131,24 @@ def test_a_fast_run_publishes_one_valid_event_per_utterance(tmp_path: Path) -> N
     assert states[-1]["emotion"] in LABELS
 
 
+def test_a_fast_run_places_each_event_in_the_file_by_stream_offsets(tmp_path: Path) -> None:
+    classes, speech_s = (0, 1, 2), 1.6
+    cycle = GAP_S + speech_s + GAP_S
+    wav = synthetic_speech_wav(tmp_path / "speech.wav", classes, seconds=speech_s)
+    publisher = RecordingPublisher()
+    started = time.time()
+    assert make_daemon(wav, publisher, realtime=False).run() == 0
+    elapsed = time.time() - started
+    events = publisher.events()
+    assert elapsed < len(classes) * cycle / 2  # faster than real time: wall times cannot place the speech
+    assert [e["stream_start"] for e in events] == pytest.approx(
+        [GAP_S + k * cycle for k in range(len(classes))], abs=DURATION_TOL_S)
+    assert [e["stream_end"] for e in events] == pytest.approx(
+        [GAP_S + speech_s + k * cycle for k in range(len(classes))], abs=DURATION_TOL_S)
+    for event in events:
+        assert len(json.dumps(event, separators=(",", ":")).encode()) <= 512  # as MqttPublisher sends it
+
+
 def test_seq_numbers_continue_after_a_restart_with_a_state_dir(tmp_path: Path) -> None:
     wav = synthetic_speech_wav(tmp_path / "speech.wav", (0, 1), seconds=1.0)
     state_dir = tmp_path / "state"
@@ -199,6 +217,15 @@ def test_pause_drops_the_audio_until_resume(tmp_path: Path) -> None:
         resumed_at = wait_until(lambda: publisher.past_state(lambda s: s["listening"], after=paused_at),
                                 timeout=1.0, what="a listening state after resume")
         wait_until(lambda: publisher.events(after=resumed_at), timeout=WAIT_S, what="an event after resume")
+    # Stream offsets count the audio read while paused: at real-time pace they advance with the wall clock
+    # across the pause, and every utterance still ends where the looped file has it end (one resumed into
+    # may start late: the speech before the resume was dropped).
+    first, last = publisher.events()[0], publisher.events()[-1]
+    assert last["stream_end"] - first["stream_end"] == pytest.approx(wall(last["end"]) - wall(first["end"]),
+                                                                     abs=WALL_TOL_S)
+    speech_end = GAP_S + SPEECH_S
+    for end in (e["stream_end"] for e in publisher.events()):
+        assert end == pytest.approx(speech_end + round((end - speech_end) / CYCLE_S) * CYCLE_S, abs=DURATION_TOL_S)
 
 
 def test_stop_flushes_the_utterance_in_progress_as_the_last_event(tmp_path: Path) -> None:

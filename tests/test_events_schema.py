@@ -178,3 +178,22 @@ def test_iso_utc_format() -> None:
 def test_load_schema_names_what_exists() -> None:
     with pytest.raises(FileNotFoundError, match="cmd_result"):
         load_schema("nope")
+
+
+def test_event_stream_offsets_are_optional_and_come_as_a_pair() -> None:
+    event = _event(stream_start=12.3456, stream_end=14.0)
+    _validator("event").validate(event)
+    assert (event["stream_start"], event["stream_end"]) == (12.346, 14.0)
+    assert "stream_start" not in _event()  # an old-style event is still valid: consumers see no change
+    half = {k: v for k, v in event.items() if k != "stream_end"}
+    with pytest.raises(jsonschema.ValidationError, match="stream_end"):
+        _validator("event").validate(half)
+
+
+def test_a_seven_class_event_with_stream_offsets_fits_in_512_bytes() -> None:
+    labels = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    probs = {k: 0.1429 for k in labels}  # the Labeller's four decimals, every digit used
+    event = _event(device_id="pi-livingroom", seq=123_456_789, probabilities=probs, label="neutral",
+                   stream_start=86399.999, stream_end=86403.567, model_name="ser-ravdess-7", model_version="2.1.0")
+    _validator("event").validate(event)
+    assert len(json.dumps(event, separators=(",", ":")).encode()) <= 512  # as MqttPublisher sends it

@@ -85,6 +85,12 @@ class Daemon:
             self.adaptation.load()
         self._forget_speaker = False  # reset_adaptation commanded (MQTT thread), applied by the loop
         self.events = 0
+        # Samples the source has delivered, paused ones included: with the Recogniser's own count
+        # (reset on pause) it places an utterance in a file or stdin stream, whose wall times crowd
+        # together when it is read faster than real time. A microphone's wall times are the truth,
+        # and its events stay as they were (a grouped 7-class event is ~505 of its 512 bytes).
+        self._stream_offsets = cfg.audio.source != "mic"
+        self._source_samples = 0
         self._stopping = threading.Event()
         self._paused = False  # as last commanded (MQTT thread)
         self._listening_paused = False  # as applied by the loop
@@ -129,6 +135,7 @@ class Daemon:
                 break
             if self._paused != self._listening_paused:
                 self._apply_pause(self._paused)
+            self._source_samples += len(chunk)
             if self._paused or not len(chunk):
                 continue
             arrived = time.time()
@@ -189,11 +196,17 @@ class Daemon:
         """One utterance -> one event on MQTT and/or stdout."""
         assert utterance.probabilities is not None
         verdict = self.labeller.verdict(utterance.probabilities, utterance.speech_like)
+        stream_start = stream_end = None
+        if self._stream_offsets:
+            origin = self._source_samples - self.recogniser.samples  # source sample the Recogniser counts from
+            stream_start = (origin + utterance.start) / self.clock.sample_rate
+            stream_end = (origin + utterance.end) / self.clock.sample_rate
         event = make_event(device_id=self.cfg.device.id, seq=self.seq.take(), start=self.clock.wall(utterance.start),
                            end=self.clock.wall(utterance.end), label=verdict.label, confidence=verdict.confidence,
                            probabilities=verdict.probabilities, windows=utterance.windows,
                            model_name=self.classifier.manifest.name,
-                           model_version=self.classifier.manifest.version, groups=verdict.groups)
+                           model_version=self.classifier.manifest.version, groups=verdict.groups,
+                           stream_start=stream_start, stream_end=stream_end)
         self.events += 1
         if self.adaptation is not None:
             self.adaptation.save()

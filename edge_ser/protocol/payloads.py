@@ -58,11 +58,16 @@ def make_event(
     confidence: float | None = None,
     groups: Mapping[str, float] | None = None,
     event_id: str | None = None,
+    stream_start: float | None = None,
+    stream_end: float | None = None,
 ) -> dict[str, Any]:
     """Build one utterance event.
 
-    ``start`` and ``end`` are POSIX times (seconds). ``label`` is a model label, a group name (with
-    ``groups``) or "uncertain" (below the confidence threshold); ``confidence`` defaults to the
+    ``start`` and ``end`` are POSIX times (seconds). ``stream_start``/``stream_end`` are seconds
+    from the start of the source: a file read faster than real time has wall times that crowd
+    together (and overlap between utterances), so only these place the utterance in the recording;
+    they are left out when not given. ``label`` is a model label, a group name (with ``groups``) or
+    "uncertain" (below the confidence threshold); ``confidence`` defaults to the
     probability of a model label, and must be given for the other two. ``seq`` is owned by the
     caller (the daemon), which knows what "per device" means across restarts.
     """
@@ -87,6 +92,9 @@ def make_event(
     }
     if groups:
         event["groups"] = {k: float(v) for k, v in groups.items()}
+    if stream_start is not None and stream_end is not None:
+        event["stream_start"] = round(max(0.0, stream_start), 3)
+        event["stream_end"] = round(max(0.0, stream_end), 3)
     return event
 
 
