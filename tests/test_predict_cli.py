@@ -96,3 +96,78 @@ def test_an_adapting_model_adapts_within_a_file_unless_told_to_carry_on(tmp_path
     assert first == second
     carried_first, carried_second = (json.loads(line)["probabilities"] for line in across.stdout.splitlines())
     assert carried_first == first and carried_second != first
+
+
+def _other_containers(root: Path, speech: np.ndarray) -> dict[str, Path]:
+    """The same speech as FLAC, OGG/Vorbis and AIFF, the AIFF behind a `.wav` name as corpora ship it."""
+    sf = pytest.importorskip("soundfile", reason="soundfile (the 'audio' extra) writes and reads these containers")
+    root.mkdir(parents=True, exist_ok=True)
+    made = {"flac": root / "s.flac", "ogg": root / "s.ogg", "aiff": root / "aiff_data.wav"}
+    sf.write(made["flac"], speech, 16000, format="FLAC", subtype="PCM_16")
+    sf.write(made["ogg"], speech, 16000, format="OGG", subtype="VORBIS")
+    sf.write(made["aiff"], speech, 16000, format="AIFF", subtype="PCM_16")
+    return made
+
+
+def test_flac_ogg_and_aiff_behind_a_wav_name_are_read_like_the_wav(tmp_path: Path, tiny_model: Path,
+                                                                   speech_16k: np.ndarray) -> None:
+    made = _other_containers(tmp_path / "other", speech_16k)
+    write_wav(tmp_path / "reference.wav", speech_16k, 16000)
+    reference = json.loads(predict("--model", str(tiny_model), "--format", "jsonl", str(tmp_path / "reference.wav"))
+                           .stdout)
+    result = predict("--model", str(tiny_model), "--format", "jsonl", str(tmp_path / "other"))
+    assert result.returncode == 0, result.stderr
+    rows = {Path(r["path"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(rows) == {p.name for p in made.values()}  # a folder of non-WAV files is searched, not skipped
+    for name in ("s.flac", "aiff_data.wav"):  # lossless: the same samples as the WAV
+        np.testing.assert_allclose(list(rows[name]["probabilities"].values()),
+                                   list(reference["probabilities"].values()), atol=2e-3)
+    assert rows["s.ogg"]["speech_windows"] >= 1 and rows["s.ogg"]["duration_s"] == pytest.approx(
+        reference["duration_s"], abs=0.01)
+
+
+def test_a_corrupt_flac_names_the_file_and_the_reason(tmp_path: Path, tiny_model: Path,
+                                                      speech_16k: np.ndarray) -> None:
+    flac = _other_containers(tmp_path, speech_16k)["flac"]
+    flac.write_bytes(flac.read_bytes()[:60])  # the stream header survives, the audio does not
+    result = predict("--model", str(tiny_model), str(flac))
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"edge-ser: skipped {flac}: corrupt FLAC: ")
+
+
+def test_without_soundfile_wav_still_works_and_a_flac_says_what_to_install(tmp_path: Path, tiny_model: Path,
+                                                                          speech_16k: np.ndarray) -> None:
+    made = _other_containers(tmp_path / "audio", speech_16k)
+    write_wav(tmp_path / "audio" / "plain.wav", speech_16k, 16000)
+    # soundfile made unimportable, as on a device installed without the 'audio' extra
+    code = ("import sys; sys.modules['soundfile'] = None; from edge_ser.cli import main; "
+            "sys.exit(main(['predict', '--model', sys.argv[1], '--format', 'jsonl', sys.argv[2]]))")
+    result = subprocess.run([sys.executable, "-c", code, str(tiny_model), str(tmp_path / "audio")],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert [Path(json.loads(line)["path"]).name for line in result.stdout.splitlines()] == ["plain.wav"]
+    errors = sorted(result.stderr.strip().splitlines())
+    assert errors == sorted(f"edge-ser: skipped {made[k]}: {kind} data: install the 'audio' extra (pip install "
+                            f"'edge-ser[audio]', i.e. soundfile) to read it, or convert it to WAV"
+                            for k, kind in (("flac", "FLAC"), ("ogg", "OGG"), ("aiff", "AIFF")))
+
+
+def test_reading_a_wav_does_not_import_soundfile(tmp_path: Path, tiny_model: Path, speech_16k: np.ndarray) -> None:
+    write_wav(tmp_path / "plain.wav", speech_16k, 16000)
+    code = ("import sys; from edge_ser.cli import main; main(['predict', '--model', sys.argv[1], sys.argv[2]]); "
+            "print('soundfile' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(tiny_model), str(tmp_path / "plain.wav")],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_a_folder_without_audio_files_is_reported_and_fails(tmp_path: Path, tiny_model: Path) -> None:
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "sub" / "notes.txt").write_text("no audio here")
+    result = predict("--model", str(tiny_model), str(empty))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().startswith(f"edge-ser: skipped {empty}: no audio files (.wav, .flac")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -3,22 +3,30 @@ as a JSON-ready result or a line of text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edge_ser.audio.wavfile import AUDIO_SUFFIXES
 from edge_ser.recognise.labelling import InferenceConfig, Labeller
 from edge_ser.recognise.recogniser import ClipAnalysis
 
 
-def expand(paths: list[str]) -> Iterator[Path]:
-    """Files as given; folders searched recursively for *.wav in a stable order."""
+def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """(files, problems): files as given, folders searched recursively for audio files (every
+    suffix in AUDIO_SUFFIXES: a FLAC that cannot be read is reported, not silently passed over)
+    in a stable order; a folder with none is a problem to report, not an empty success."""
+    files: list[Path] = []
+    problems: list[str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".wav")
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                problems.append(f"{path}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder or below")
+            files.extend(found)
         else:
-            yield path
+            files.append(path)
+    return files, problems
 
 
 def describe(path: Path, clip: ClipAnalysis, labels: tuple[str, ...], sample_rate: int, duration: float,

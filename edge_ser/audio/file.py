@@ -1,4 +1,5 @@
-"""A WAV file as a microphone: for demos, tests and replaying recordings through the daemon.
+"""An audio file (WAV; FLAC/AIFF/OGG with soundfile) as a microphone: for demos, tests and
+replaying recordings through the daemon.
 
 At real-time pace the daemon behaves exactly as with a live microphone (state rate limits, pause
 and resume, timestamps); as fast as possible it is a batch run with the daemon's outputs.
@@ -18,7 +19,7 @@ from edge_ser.audio.wavfile import load_audio
 
 
 class FileSource(AudioSource):
-    """Chunks of a WAV file (any layout the reader knows), resampled to `sample_rate`."""
+    """Chunks of an audio file (whatever `load_audio` reads), resampled to `sample_rate`."""
 
     def __init__(self, path: str | Path, sample_rate: int, chunk: int, *, realtime: bool = True,
                  loop: bool = False) -> None:

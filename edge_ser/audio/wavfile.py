@@ -1,11 +1,16 @@
-"""WAV reading for every common layout, with errors that name the file and the reason.
+"""Audio file reading, with errors that name the file and the reason.
 
-A small RIFF parser of our own rather than `wave` (no float or WAVE_FORMAT_EXTENSIBLE on 3.11)
-or `scipy.io.wavfile` (its errors do not say what is wrong in words a user can act on).
+WAV in every common layout goes through a small RIFF parser of our own rather than `wave` (no float
+or WAVE_FORMAT_EXTENSIBLE on 3.11) or `scipy.io.wavfile` (its errors do not say what is wrong in
+words a user can act on). Other containers (FLAC, AIFF, OGG, big-endian RIFX; public corpora ship
+AIFF data behind a `.wav` name) are read by `soundfile` when it is installed: it is optional and
+imported only when a file turns out not to be RIFF/WAVE, so a device that only ever hears WAV or a
+microphone never loads libsndfile. The content decides, never the file name.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from math import gcd
@@ -18,6 +23,11 @@ from edge_ser.errors import AudioFileError
 PCM = 0x0001
 IEEE_FLOAT = 0x0003
 EXTENSIBLE = 0xFFFE
+
+# What a folder is searched for: WAV always, the others for soundfile (files without it say so).
+AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga")
+# Leading bytes of the containers soundfile reads, to tell a user which file wants it.
+_OTHER_CONTAINERS = {b"fLaC": "FLAC", b"FORM": "AIFF", b"OggS": "OGG", b"RIFX": "big-endian WAV (RIFX)"}
 
 
 @dataclass(frozen=True)
@@ -75,21 +85,33 @@ def _decode(raw: bytes, encoding: str, bits: int, channels: int) -> np.ndarray:
     return data.reshape(-1, channels)
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, WavInfo]:
-    """Read a WAV file as float32 (frames, channels). Raises AudioFileError with the reason."""
-    path = Path(path)
+def _read_bytes(path: Path) -> bytes:
     try:
         blob = path.read_bytes()
     except IsADirectoryError:
-        raise AudioFileError(f"{path}: is a directory, not a WAV file") from None
+        raise AudioFileError(f"{path}: is a directory, not an audio file") from None
     except OSError as exc:
         raise AudioFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not blob:
         raise AudioFileError(f"{path}: empty file")
-    if len(blob) < 12 or blob[:4] not in (b"RIFF", b"RIFX") or blob[8:12] != b"WAVE":
-        raise AudioFileError(f"{path}: not a WAV file (no RIFF/WAVE header)")
+    return blob
+
+
+def _is_riff_wave(blob: bytes) -> bool:
+    return len(blob) >= 12 and blob[:4] == b"RIFF" and blob[8:12] == b"WAVE"
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, WavInfo]:
+    """Read a WAV file as float32 (frames, channels). Raises AudioFileError with the reason."""
+    path = Path(path)
+    return _parse_wav(_read_bytes(path), path)
+
+
+def _parse_wav(blob: bytes, path: Path) -> tuple[np.ndarray, WavInfo]:
     if blob[:4] == b"RIFX":
         raise AudioFileError(f"{path}: unsupported WAV: big-endian (RIFX)")
+    if not _is_riff_wave(blob):
+        raise AudioFileError(f"{path}: not a WAV file (no RIFF/WAVE header)")
     fmt: tuple[str, int, int, int] | None = None
     pos = 12
     while pos + 8 <= len(blob):
@@ -131,11 +153,44 @@ def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return resample_poly(signal, rate_out // g, rate_in // g).astype(np.float32)
 
 
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """An audio file as float32 (frames, channels) and its sample rate: RIFF/WAVE by our parser,
+    anything else by soundfile when it is installed. Raises AudioFileError with the reason."""
+    path = Path(path)
+    blob = _read_bytes(path)
+    if _is_riff_wave(blob):
+        data, info = _parse_wav(blob, path)
+        return data, info.sample_rate
+    return _read_with_soundfile(blob, path)
+
+
+def _read_with_soundfile(blob: bytes, path: Path) -> tuple[np.ndarray, int]:
+    kind = _OTHER_CONTAINERS.get(blob[:4])
+    try:
+        import soundfile  # optional (the 'audio' extra): imported only for non-WAV data
+    except ImportError:
+        if kind is None:
+            raise AudioFileError(f"{path}: not a WAV file (no RIFF/WAVE header)") from None
+        raise AudioFileError(f"{path}: {kind} data: install the 'audio' extra (pip install "
+                             f"'edge-ser[audio]', i.e. soundfile) to read it, or convert it to WAV") from None
+    try:
+        data, rate = soundfile.read(io.BytesIO(blob), dtype="float32", always_2d=True)
+    except (soundfile.SoundFileError, RuntimeError, ValueError) as exc:  # libsndfile's reasons vary by version
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        what = f"corrupt {kind}" if kind else "not a WAV file (no RIFF/WAVE header) nor any format soundfile reads"
+        raise AudioFileError(f"{path}: {what}: {reason}") from None
+    if not len(data):
+        raise AudioFileError(f"{path}: {kind or 'file'} holds no audio samples")
+    if not np.all(np.isfinite(data)):
+        raise AudioFileError(f"{path}: corrupt {kind or 'audio'}: samples that are NaN or infinite")
+    return data, int(rate)
+
+
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """A WAV file as mono float32 at `sample_rate`: channels averaged, then resampled."""
-    data, info = read_wav(path)
-    mono = data.mean(axis=1) if info.channels > 1 else data[:, 0]
-    return resample(mono, info.sample_rate, sample_rate)
+    """An audio file (`read_audio`) as mono float32 at `sample_rate`: channels averaged, then resampled."""
+    data, rate = read_audio(path)
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    return resample(mono, rate, sample_rate)
 
 
 def write_wav(path: str | Path, signal: np.ndarray, sample_rate: int) -> None:

@@ -1,8 +1,8 @@
 """`edge-ser predict`: the device's own pipeline run over recordings, one result per file.
 
-A bad file is reported on stderr and skipped; every good file is still processed and the exit
-status tells a script that something failed. Heavy modules are imported in `main` only, so
-building the command line stays instant.
+A bad file, or a folder without audio files, is reported on stderr and skipped; every good file
+is still processed and the exit status (1) tells a script that something failed. Heavy modules
+are imported in `main` only, so building the command line stays instant.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from edge_ser.model.default import DEFAULT_MODEL
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="WAV files or folders (searched recursively)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively); WAV, "
+                   "and FLAC/AIFF/OGG with the 'audio' extra (soundfile)")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="model .tflite (its .json manifest beside it)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
     p.add_argument("--timeline", action="store_true", help="also report every analysis window with times")
@@ -39,10 +40,12 @@ def main(args: argparse.Namespace) -> int:
     classifier = Classifier(args.model, num_threads=args.threads)
     recogniser = Recogniser.from_manifest(classifier)  # the gate the model's training windows were cut with
     rate = classifier.manifest.features.sample_rate
-    paths = list(expand(args.paths))
+    paths, problems = expand(args.paths)
     if args.plot and len(paths) != 1:
-        raise ConfigError(f"--plot draws one recording: give one WAV file, not {len(paths)}")
-    failed = 0
+        raise ConfigError(f"--plot draws one recording: give one audio file, not {len(paths)}")
+    for problem in problems:
+        print(f"edge-ser: skipped {problem}", file=sys.stderr)
+    failed = len(problems)
     for path in paths:
         try:
             signal = load_audio(path, rate)
