@@ -29,6 +29,10 @@ from tests.mqtt_fixtures import MqttCollector, make_ca, running_broker
 REPO = Path(__file__).resolve().parents[1]
 DEVICE = "dev1"
 BASE = f"edge-ser/{DEVICE}"
+NAMESPACE = f"edge-ser_{DEVICE}"  # unique ids and the HA device: the base topic in the characters HA allows
+HA_TOPICS = [f"homeassistant/{component}/{DEVICE}/{name}/config" for component, name in (
+    ("sensor", "emotion"), ("event", "utterance"), ("switch", "mute"), ("binary_sensor", "listening"),
+    ("binary_sensor", "source"), ("sensor", "spool_pending"))]
 LABELS = ["angry", "happy", "neutral", "sad"]
 MODEL = {"model_name": "ser-test", "model_version": "0.0.1"}
 
@@ -586,8 +590,8 @@ def test_discovery_configs_are_retained_and_resent_when_ha_comes_online(
     _wait_commands_ready(commander)  # also proves the homeassistant/status subscription is live
 
     ha = mqtt_collector(mqtt_broker, ["homeassistant/+/+/+/config"])
-    wait_until(lambda: len(ha.messages()) >= 2, what="retained discovery configs")
-    assert {m.topic for m in ha.messages()} == {sensor_topic, event_topic}
+    wait_until(lambda: len(ha.messages()) >= len(HA_TOPICS), what="retained discovery configs")
+    assert {m.topic for m in ha.messages()} == set(HA_TOPICS)
     assert all(m.retain for m in ha.messages())
     sensor = ha.last(sensor_topic).json()  # type: ignore[union-attr]
     event = ha.last(event_topic).json()  # type: ignore[union-attr]
@@ -596,16 +600,18 @@ def test_discovery_configs_are_retained_and_resent_when_ha_comes_online(
     assert sensor["options"] == [*LABELS, "uncertain"]
     assert event["state_topic"] == f"{BASE}/event"
     assert event["event_types"] == [*LABELS, "uncertain"]
-    assert sensor["unique_id"] != event["unique_id"]
-    assert sensor["device"] == event["device"]
-    assert sensor["device"]["identifiers"] == [f"edge-ser_{DEVICE}"]
+    configs = [ha.last(t).json() for t in HA_TOPICS]  # type: ignore[union-attr]
+    assert len({c["unique_id"] for c in configs}) == len(HA_TOPICS)
+    assert all(c["unique_id"].startswith(f"{NAMESPACE}_") for c in configs)  # namespaced by prefix and device
+    assert all(c["device"] == sensor["device"] for c in configs)
+    assert sensor["device"]["identifiers"] == [NAMESPACE]
     assert "ser-test" in sensor["device"]["model"]
 
     ha.clear()
     commander.publish("homeassistant/status", "offline")
     commander.publish("homeassistant/status", "online")
-    wait_until(lambda: len(ha.messages()) >= 2, what="discovery re-sent after HA birth")
-    assert {m.topic for m in ha.messages()} == {sensor_topic, event_topic}
+    wait_until(lambda: len(ha.messages()) >= len(HA_TOPICS), what="discovery re-sent after HA birth")
+    assert {m.topic for m in ha.messages()} == set(HA_TOPICS)
     assert not any(m.retain for m in ha.messages())  # live delivery to an existing subscriber
     assert publisher.stats()["connected"]
 
@@ -617,11 +623,16 @@ def test_discovery_announces_groups_and_sanitises_the_node_id() -> None:
             groups=["negative", "positive", "negative"], model_name="m", model_version="1",
         )
     )  # fmt: skip
-    assert set(configs) == {"ha/sensor/hall_1/emotion/config", "ha/event/hall_1/utterance/config"}
+    assert {"ha/sensor/hall_1/emotion/config", "ha/event/hall_1/utterance/config"} <= set(configs)
     kinds = [*LABELS, "negative", "positive", "uncertain"]
     assert configs["ha/event/hall_1/utterance/config"]["event_types"] == kinds
     assert configs["ha/sensor/hall_1/emotion/config"]["options"] == kinds
     assert configs["ha/sensor/hall_1/emotion/config"]["state_topic"] == "edge-ser/hall.1/state"
+    # another prefix, the same device id: other unique ids and another HA device
+    other = dict(discovery_messages(base_topic="lab/hall.1", device_id="hall.1", discovery_prefix="ha",
+                                    labels=LABELS, model_name="m", model_version="1"))
+    assert {c["unique_id"] for c in configs.values()}.isdisjoint(c["unique_id"] for c in other.values())
+    assert other["ha/sensor/hall_1/emotion/config"]["device"]["identifiers"] == ["lab_hall_1"]
 
 
 def test_discovery_disabled_publishes_no_configs(
@@ -668,12 +679,12 @@ def test_example_acl_confines_each_device_to_its_own_topics(
 
     # Everything the device publishes reaches Home Assistant, and HA's commands reach the device.
     wait_until(lambda: ha.payloads(f"{BASE}/event") and ha.payloads(f"{BASE}/status"), what="device traffic")
-    wait_until(lambda: len(ha.messages()) >= 4, what="discovery configs")  # 2 configs + status + event
+    wait_until(lambda: len(ha.messages()) >= len(HA_TOPICS) + 2, what="discovery configs")  # + status + event
     intruder.publish(f"{BASE}/cmd", json.dumps({"command": "pause", "id": "intruder"}))
     _wait_commands_ready(ha)
     assert [r["id"] for r in _results(ha)] == []  # the intruder's command never arrived
     sensor_config = f"homeassistant/sensor/{DEVICE}/emotion/config"
-    assert {m.topic for m in ha.messages()} >= {sensor_config, f"homeassistant/event/{DEVICE}/utterance/config"}
+    assert {m.topic for m in ha.messages()} >= set(HA_TOPICS)
     configs = len(ha.messages(sensor_config))
     ha.publish("homeassistant/status", "online")  # HA's birth message must reach the device
     wait_until(lambda: len(ha.messages(sensor_config)) > configs, what="discovery re-sent through the ACL")

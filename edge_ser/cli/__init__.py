@@ -16,6 +16,7 @@ COMMANDS = {
     "run": ("edge_ser.cli.run", "run the daemon: microphone, WAV file or stdin -> MQTT events"),
     "devices": ("edge_ser.cli.devices", "list audio input devices"),
     "monitor": ("edge_ser.cli.monitor", "watch live emotion events of devices: a window, or --tui in a terminal"),
+    "unregister": ("edge_ser.cli.unregister", "remove a device's entities from Home Assistant (MQTT discovery)"),
 }
 
 
