@@ -79,9 +79,10 @@ class RecordingPublisher:
 
 
 def make_daemon(wav: Path, publisher: RecordingPublisher, *, realtime: bool, loop: bool = False,
-                state_dir: Path | None = None, stdout: TextIO | None = None, model: Path = TINY_MODEL) -> Daemon:
+                state_dir: Path | None = None, stdout: TextIO | None = None, model: Path = TINY_MODEL,
+                device_id: str = "inproc") -> Daemon:
     """A daemon on `wav` as `edge-ser run --file` builds one, without MQTT."""
-    overrides: dict[str, Any] = {"device.id": "inproc", "audio.source": "file", "audio.file": str(wav),
+    overrides: dict[str, Any] = {"device.id": device_id, "audio.source": "file", "audio.file": str(wav),
                                  "audio.realtime": realtime, "audio.loop": loop, "audio.chunk_ms": 50,
                                  "model.path": str(model), "mqtt.enabled": False,
                                  # generated tones stand in for speech here, and a tone is rightly not
@@ -159,6 +160,21 @@ def test_seq_numbers_continue_after_a_restart_with_a_state_dir(tmp_path: Path) -
         make_daemon(wav, publisher, realtime=False, state_dir=state_dir).run()
         seqs.append([e["seq"] for e in publisher.events()])
     assert seqs == [[0, 1], [2, 3]]
+
+
+def test_seq_numbers_are_per_device_id_in_a_shared_state_dir(tmp_path: Path) -> None:
+    wav = synthetic_speech_wav(tmp_path / "speech.wav", (0, 1), seconds=1.0)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "seq").write_text("40")  # left by a version with one counter for the whole directory
+
+    def run(device_id: str) -> list[int]:
+        publisher = RecordingPublisher()
+        make_daemon(wav, publisher, realtime=False, state_dir=state_dir, device_id=device_id).run()
+        return [e["seq"] for e in publisher.events()]
+
+    # each id counts on its own (from the old counter, so an upgraded device never repeats a number)
+    assert [run("kitchen"), run("hall.1"), run("kitchen"), run("hall.1")] == [[40, 41], [40, 41], [42, 43], [42, 43]]
 
 
 @pytest.fixture(scope="module")

@@ -45,21 +45,27 @@ class Publisher(Protocol):
 
 
 class SequenceCounter:
-    """Event sequence numbers, kept in the state directory so they keep increasing across restarts."""
+    """Event sequence numbers per device id ("increases by one per event on this device"), kept in
+    the state directory so they keep increasing across restarts. One file per id, since one state
+    directory may serve runs under several ids; a file from before that (`seq`) seeds a new id's
+    count, so an upgraded device never goes back to 0."""
 
-    def __init__(self, state_dir: str | None) -> None:
-        self._path = None if state_dir is None else Path(state_dir) / SEQ_FILE
+    def __init__(self, state_dir: str | None, device_id: str) -> None:
+        self._path = None if state_dir is None else Path(state_dir) / f"{SEQ_FILE}.{device_id}"
         self.next = 0
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            if self._path.is_file():
-                text = self._path.read_text().strip()
-                self.next = int(text) if text.isdigit() else 0
+            legacy = self._path.with_name(SEQ_FILE)
+            for path in (self._path, legacy):
+                if path.is_file():
+                    text = path.read_text().strip()
+                    self.next = int(text) if text.isdigit() else 0
+                    break
 
     def take(self) -> int:
         seq, self.next = self.next, self.next + 1
         if self._path is not None:
-            tmp = self._path.with_suffix(".tmp")
+            tmp = self._path.with_name(self._path.name + ".tmp")
             tmp.write_text(str(self.next))
             os.replace(tmp, self._path)  # atomic: a crash leaves the old or the new number
         return seq
@@ -77,7 +83,7 @@ class Daemon:
         self.clock = SampleClock(classifier.manifest.features.sample_rate)
         self.labeller = Labeller(cfg.inference, classifier.labels, origin=cfg.origin)
         self.ema = Ema(cfg.inference.ema)
-        self.seq = SequenceCounter(cfg.state.dir)
+        self.seq = SequenceCounter(cfg.state.dir, cfg.device.id)
         adapter = self.recogniser.adapter
         self.adaptation = (None if adapter is None else
                            AdaptationStore(cfg.state.dir, adapter, classifier.manifest.sha256))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_ser.errors import ConfigError
@@ -77,19 +76,18 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge_ser.app.build import make_publisher, open_source
+    from edge_ser.app.build import make_publisher, open_source, state_dir_to_use
     from edge_ser.app.config import load_config
     from edge_ser.app.daemon import Daemon
     from edge_ser.app.logs import setup_logging
     from edge_ser.model.classifier import Classifier
 
-    cfg = load_config(args.config, overrides_from(args))
+    overrides = overrides_from(args)
+    cfg = load_config(args.config, overrides)
     setup_logging(cfg)
-    if cfg.state.dir is not None:
-        try:
-            Path(cfg.state.dir).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{cfg.origin}: state.dir: cannot create {cfg.state.dir}: {exc.strerror}") from None
+    state_dir = state_dir_to_use(cfg, from_command_line=args.state_dir is not None)
+    if state_dir != cfg.state.dir:  # load again: the spool path follows state.dir
+        cfg = load_config(args.config, {**overrides, "state.dir": state_dir})
     classifier = Classifier(cfg.model.path, num_threads=cfg.model.threads, backend=cfg.model.backend)
     source = open_source(cfg.audio, classifier.manifest.features.sample_rate)
     publisher = make_publisher(cfg, classifier) if cfg.mqtt.enabled else None
