@@ -70,5 +70,5 @@ def test_plot_with_several_files_is_a_one_line_error(tmp_path: Path, speech_16k:
     result = subprocess.run([sys.executable, "-m", "edge_ser", "predict", "--plot", str(tmp_path / "x.png"),
                              str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == "edge-ser: error: --plot draws one recording: give one WAV file, not 2"
+    assert result.stderr.strip() == "edge-ser: error: --plot draws one recording: give one audio file, not 2"
     assert not (tmp_path / "x.png").exists()
