@@ -12,7 +12,7 @@ from edge_ser.errors import exit_status
 
 # subcommand -> module with `add_arguments(parser)` and `main(args) -> int`
 COMMANDS = {
-    "predict": ("edge_ser.cli.predict", "classify WAV files or folders"),
+    "predict": ("edge_ser.cli.predict", "classify audio files (WAV; FLAC/AIFF/OGG with soundfile) or folders"),
     "run": ("edge_ser.cli.run", "run the daemon: microphone, WAV file or stdin -> MQTT events"),
     "devices": ("edge_ser.cli.devices", "list audio input devices"),
     "monitor": ("edge_ser.cli.monitor", "watch live emotion events of devices: a window, or --tui in a terminal"),
