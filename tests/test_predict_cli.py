@@ -96,3 +96,23 @@ def test_an_adapting_model_adapts_within_a_file_unless_told_to_carry_on(tmp_path
     assert first == second
     carried_first, carried_second = (json.loads(line)["probabilities"] for line in across.stdout.splitlines())
     assert carried_first == first and carried_second != first
+
+
+@pytest.mark.parametrize(("placement", "info_shown"), [
+    ([], False),
+    (["-v", "predict"], True),
+    (["predict", "-v"], True),
+    (["predict", "--log-level", "info"], True),
+    (["--log-level", "info", "predict"], True),
+    (["-v", "predict", "--log-level", "warning"], False),  # an explicit level wins over -v
+])
+def test_verbosity_works_before_and_after_the_subcommand(tmp_path: Path, tiny_model: Path,
+                                                         placement: list[str], info_shown: bool) -> None:
+    """The classifier's info line (which model, which TFLite backend) shows exactly when asked for."""
+    clip = tmp_path / "clip.wav"
+    write_wav(clip, np.zeros(16000, dtype=np.float32), 16000)
+    args = [*placement] if placement else ["predict"]
+    result = subprocess.run([sys.executable, "-m", "edge_ser", *args, "--model", str(tiny_model), str(clip)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert ("INFO edge_ser.model.classifier: model " in result.stderr) == info_shown, result.stderr
