@@ -35,6 +35,7 @@ from edge_ser_train.evaluate import Comparison, compare
 from edge_ser_train.examples import ExampleConfig, ExampleSet, build_examples
 from edge_ser_train.export import to_int8_tflite, write_model
 from edge_ser_train.labels import LabelSet, label_set
+from edge_ser_train.models import load_model
 from edge_ser_train.options import DEFAULT_CACHE
 from edge_ser_train.scaling import apply_coefficient_scale, fold_coefficient_scale
 
@@ -186,9 +187,7 @@ def convert_command(args: argparse.Namespace) -> Manifest:
                             "give them with --data")
     utterances = combine(load_source(spec) for spec in data)
     out = args.out or args.model.with_suffix(".tflite")
-    import keras
-
-    manifest = convert_and_write(keras.saving.load_model(args.model), recipe, utterances, out, name=args.name,
+    manifest = convert_and_write(load_model(args.model), recipe, utterances, out, name=args.name,
                                  version=args.version, cache=args.cache, cv_metrics=cv,
                                  min_agreement=args.min_agreement, max_ua_drop=args.max_ua_drop)
     print(f"wrote {out} ({out.stat().st_size} bytes) and {manifest_path(out).name}; held-out "
