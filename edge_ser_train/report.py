@@ -65,7 +65,7 @@ def curves_figure(histories: list[History]) -> Any:
     from matplotlib.ticker import MaxNLocator
 
     validated = any(np.isfinite(h.val_loss).any() for h in histories)
-    longest = max((len(h.train_loss) for h in histories), default=1)
+    longest = max([1, *(len(h.train_loss) for h in histories)])  # a report of folds without a history: one
     marker = "o" if longest <= 30 else None
     fig, axes = plt.subplots(1, 2 if validated else 1, figsize=(11 if validated else 6, 4), squeeze=False)
     loss_ax = axes[0, 0]
