@@ -169,6 +169,8 @@ def train_command(args: argparse.Namespace) -> None:
     ship, into the same folder (its recipe points convert at the evaluation's report)."""
     if args.protocol == "none" and not args.final:
         raise TrainingError("--protocol none evaluates nothing: add --final to train the model to ship")
+    if args.protocol == "none" and args.robustness:
+        raise TrainingError("--robustness scores the cross-validation folds: use --protocol cv or both")
     s = settings_from(args)
     report = None
     if args.protocol != "none":

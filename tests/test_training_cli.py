@@ -175,12 +175,16 @@ def test_impossible_counts_are_refused_when_the_command_line_is_read(
     assert not (tmp_path / "run").exists()
 
 
-def test_a_run_that_would_make_nothing_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("options", "message"), [
+    (["--protocol", "none"], "--protocol none evaluates nothing: add --final to train the model to ship"),
+    (["--protocol", "none", "--final", "--robustness"],
+     "--robustness scores the cross-validation folds: use --protocol cv or both"),
+])
+def test_a_run_without_the_evaluation_it_asks_for_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            options: list[str], message: str) -> None:
     ravdess_clip(tmp_path / "ravdess", "05", "01")
-    status, err = run_train(["--data", str(tmp_path / "ravdess"), "--out", str(tmp_path / "run"),
-                             "--protocol", "none"], capsys)
-    assert (status, one_error_line(err, "edge-ser-train")) == (
-        2, "--protocol none evaluates nothing: add --final to train the model to ship")
+    status, err = run_train(["--data", str(tmp_path / "ravdess"), "--out", str(tmp_path / "run"), *options], capsys)
+    assert (status, one_error_line(err, "edge-ser-train")) == (2, message)
     assert not (tmp_path / "run").exists()
 
 
