@@ -42,7 +42,7 @@ lint: $(VENV)/.dev
 	bash scripts/lint.sh
 
 model: $(VENV)/.dev
-	$(VPY) -m edge_ser_train.build_default --data $(DATA)
+	$(VPY) -m edge_ser_train.build_default --data $(DATA) --out edge_ser/model/bundled/default.tflite
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

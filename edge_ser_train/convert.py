@@ -1,12 +1,14 @@
 """edge-ser-convert: a trained Keras model -> verified int8 TFLite + manifest, or a refusal.
 
-    python -m edge_ser_train.convert --model runs/final/model.keras --data ravdess=../shared/data/ravdess \\
-        --out edge_ser/model/bundled/default.tflite
+    edge-ser-train --data ravdess=../shared/data/ravdess --out runs/mine --final
+    edge-ser-convert --model runs/mine/model.keras       # -> runs/mine/model.tflite and model.json
+    edge-ser predict --model runs/mine/model.tflite clip.wav
 
 The recipe saved beside the Keras model (`model.recipe.json`: labels, features, windows, which
-speakers trained and which were held out) says how to rebuild the calibration windows (training
-speakers) and the verification windows (held-out speakers). Nothing is written unless the int8
-model agrees with the float model on the held-out speakers.
+speakers trained and which were held out, the corpora and the cross-validation report of the same
+run) says how to rebuild the calibration windows (training speakers) and the verification windows
+(held-out speakers). Nothing is written unless the int8 model agrees with the float model on the
+held-out speakers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from edge_ser.errors import ModelError
 from edge_ser.features.adaptation import AdaptationConfig
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.calibration import Calibration
-from edge_ser.model.manifest import Manifest
+from edge_ser.model.manifest import Manifest, manifest_path
 from edge_ser.recognise.gate import GateConfig
 from edge_ser_train.adaptation import adapt
 from edge_ser_train.console import run_tool
@@ -33,6 +35,7 @@ from edge_ser_train.evaluate import Comparison, compare
 from edge_ser_train.examples import ExampleConfig, ExampleSet, build_examples
 from edge_ser_train.export import to_int8_tflite, write_model
 from edge_ser_train.labels import LabelSet, label_set
+from edge_ser_train.models import load_model
 from edge_ser_train.options import DEFAULT_CACHE
 from edge_ser_train.scaling import apply_coefficient_scale, fold_coefficient_scale
 
@@ -172,33 +175,42 @@ def convert_command(args: argparse.Namespace) -> Manifest:
     if not args.model.is_file():
         raise TrainingError(f"{args.model}: Keras model not found")
     recipe = load_recipe(args.model)
+    cv_report = args.cv_report or (args.model.parent / recipe["cv_report"] if recipe.get("cv_report") else None)
     cv = None
-    if args.cv_report:
-        cv = read_json(args.cv_report, "cross-validation report").get("summary")
+    if cv_report:
+        cv = read_json(cv_report, "cross-validation report").get("summary")
         if cv is None:
-            raise TrainingError(f"{args.cv_report}: no summary: not a metrics.json of edge-ser-train")
-    utterances = combine(load_source(spec) for spec in args.data)
-    import keras
-
-    manifest = convert_and_write(keras.saving.load_model(args.model), recipe, utterances, args.out, name=args.name,
+            raise TrainingError(f"{cv_report}: no summary: not a metrics.json of edge-ser-train")
+    data = args.data or recipe.get("data")
+    if not data:
+        raise TrainingError(f"{recipe_path(args.model)}: the recipe does not name the corpora it was trained on: "
+                            "give them with --data")
+    utterances = combine(load_source(spec) for spec in data)
+    out = args.out or args.model.with_suffix(".tflite")
+    manifest = convert_and_write(load_model(args.model), recipe, utterances, out, name=args.name,
                                  version=args.version, cache=args.cache, cv_metrics=cv,
                                  min_agreement=args.min_agreement, max_ua_drop=args.max_ua_drop)
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes) and its manifest; held-out "
+    print(f"wrote {out} ({out.stat().st_size} bytes) and {manifest_path(out).name}; held-out "
           f"{json.dumps(manifest.metrics['verification'])}")
     return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point of edge-ser-convert."""
+    """edge-ser-convert's command line (the console script runs it through edge_ser_train.console)."""
     parser = argparse.ArgumentParser(prog="edge-ser-convert", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="a .keras file with its .recipe.json")
-    parser.add_argument("--data", action="append", required=True, metavar="[KIND=]PATH",
-                        help="the corpora it was trained on (as for edge-ser-train)")
-    parser.add_argument("--out", type=Path, required=True, help="NAME.tflite; NAME.json is written beside it")
+    parser.add_argument("--data", action="append", metavar="[KIND=]PATH",
+                        help="the corpora it was trained on (as for edge-ser-train; default: those the recipe "
+                             "names)")
+    parser.add_argument("--out", type=Path,
+                        help="NAME.tflite; NAME.json is written beside it (default: beside the Keras model, "
+                             "model.tflite)")
     parser.add_argument("--name", default="edge-ser")
     parser.add_argument("--version", default="1")
-    parser.add_argument("--cv-report", type=Path, help="metrics.json of edge-ser-train to copy into the manifest")
+    parser.add_argument("--cv-report", type=Path,
+                        help="metrics.json of edge-ser-train to copy into the manifest (default: the one the "
+                             "recipe names, when the same run cross-validated)")
     parser.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT)
     parser.add_argument("--max-ua-drop", type=float, default=MAX_UA_DROP)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,10 +39,22 @@ def corpus_of(speaker: str) -> str:
 
 def audio_files(root: Path) -> list[Path]:
     """Every audio file under `root`, any extension case, in a stable order. A mistyped corpus
-    path is refused here rather than read as a corpus without clips."""
+    path is refused here rather than read as a corpus without clips.
+
+    Folders that are symbolic links are followed (a corpus assembled from links to a shared copy,
+    `Actor_01 -> /data/ravdess/Actor_01`, is common; `Path.rglob` skips them before Python 3.13);
+    a link back up the tree is entered once."""
     if not Path(root).is_dir():
         raise TrainingError(f"{root}: corpus folder not found")
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        found += [Path(folder) / name for name in files if Path(name).suffix.lower() in AUDIO_SUFFIXES]
+    return sorted(p for p in found if p.is_file())
 
 
 def _parsed(corpus: str, root: Path, parse: Callable[[Path], tuple[str, str] | None]) -> Iterator[Utterance]:

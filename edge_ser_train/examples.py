@@ -28,6 +28,7 @@ from edge_ser_train.augment import WaveAugment
 from edge_ser_train.code_digest import code_digest
 from edge_ser_train.corpora import Utterance, corpus_of
 from edge_ser_train.labels import LabelSet
+from edge_ser_train.progress import Progress
 from edge_ser_train.room import RoomAugment
 from edge_ser_train.spectral import vtlp
 
@@ -177,8 +178,10 @@ def _assemble(parts: list[Windows], labels: np.ndarray, clip_ids: list[int], cop
 
 def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: ExampleConfig,
                    cache_dir: Path | None = None, workers: int | None = None,
-                   babble_groups: Sequence[Sequence[str]] | None = None) -> tuple[ExampleSet, ExampleSet]:
-    """(training windows incl. augmented copies, evaluation windows at the device hop).
+                   babble_groups: Sequence[Sequence[str]] | None = None,
+                   progress: bool = False) -> tuple[ExampleSet, ExampleSet]:
+    """(training windows incl. augmented copies, evaluation windows at the device hop); `progress`
+    shows a bar with an ETA over the clips on stdout (edge_ser_train.progress).
 
     Utterances whose label is outside `labels` are dropped here, so clip indices count kept clips.
     With `cfg.room_augment`, babble is drawn within `babble_groups` (see `babble_pools`).
@@ -197,8 +200,9 @@ def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: Examp
                            clip_speaker, data["estart"]))
     pools = babble_pools(kept, groups, cfg.seed) if cfg.room_augment else [[] for _ in kept]
     jobs = [(i, u, cfg, pool) for i, (u, pool) in enumerate(zip(kept, pools, strict=True))]
-    with Pool(workers or min(2, os.cpu_count() or 1)) as pool:
-        results = pool.map(_one_clip, jobs, chunksize=8)
+    with (Pool(workers or min(2, os.cpu_count() or 1)) as pool,
+          Progress(len(jobs), "features", "clips", show=progress) as bar):
+        results = list(bar.track(pool.imap(_one_clip, jobs, chunksize=8)))
     train_parts, train_clips, train_copies = [], [], []
     for i, (copies, _) in enumerate(results):
         for k, windows in enumerate(copies):

@@ -8,6 +8,8 @@ float model before anything is written.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,9 @@ def to_int8_tflite(model: Any, calibration: np.ndarray, *, seed: int = 0) -> byt
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    # Keras prints the exported graph's signature (a line per weight tensor) on stdout: not ours to show.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bytes(converter.convert())
 
 
 def _interpreter(tflite: bytes) -> Any:

@@ -19,6 +19,7 @@ from edge_ser_train.augment import spec_augment
 from edge_ser_train.examples import ExampleSet
 from edge_ser_train.metrics import clip_probabilities, predictions, scores
 from edge_ser_train.models import ModelConfig, average_models, build_model
+from edge_ser_train.progress import Progress
 
 MONITORS = ("loss", "ua")
 SCHEDULES = ("plateau", "cosine")
@@ -123,16 +124,19 @@ def _clip_ua(model: Any, data: ExampleSet, labels: tuple[str, ...]) -> tuple[flo
 
 
 def train_model(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], model_cfg: ModelConfig,
-                cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Any, History]:
+                cfg: TrainConfig, log: Callable[[str], None] = print,
+                progress: Progress | None = None) -> tuple[Any, History]:
     """Train `cfg.members` models (seeds seed, seed+1, ...) and return (their average, the first one's
-    history). Why an ensemble: on unseen speakers one seed differs from the next by several points
-    of UA; averaging the probabilities of a few small models removes much of that variance, and the
-    average is a single int8 graph no larger than the sum of its members."""
+    history); `progress` advances one unit per epoch (and drops the epochs an early stop skips).
+    Why an ensemble: on unseen speakers one seed differs from the next by several points of UA;
+    averaging the probabilities of a few small models removes much of that variance, and the average
+    is a single int8 graph no larger than the sum of its members."""
     members, histories = [], []
     for m in range(cfg.members):
         if cfg.members > 1:
             log(f"  member {m + 1}/{cfg.members}")
-        model, history = _train_member(train, val, labels, model_cfg, cfg, cfg.seed + m, f"member{m}", log)
+        model, history = _train_member(train, val, labels, model_cfg, cfg, cfg.seed + m, f"member{m}", log,
+                                       progress)
         members.append(model)
         histories.append(history)
     if cfg.members == 1:
@@ -153,7 +157,8 @@ def selection_score(val_loss: float, val_ua: float, monitor: str) -> tuple[float
 
 
 def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], model_cfg: ModelConfig,
-                  cfg: TrainConfig, seed: int, name: str, log: Callable[[str], None]) -> tuple[Any, History]:
+                  cfg: TrainConfig, seed: int, name: str, log: Callable[[str], None],
+                  progress: Progress | None) -> tuple[Any, History]:
     """Train one model, keep the weights of the epoch that scored best on the validation speakers."""
     import keras
 
@@ -185,12 +190,16 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
             since_best += 1
             if since_best == cfg.patience // 2:  # plateau: a smaller step often finds a better optimum
                 optimizer.learning_rate.assign(float(optimizer.learning_rate.numpy()) / 2)
-        progress = f"  epoch {epoch + 1:3d}  loss {history.train_loss[-1]:.3f}"
+        line = f"  epoch {epoch + 1:3d}/{cfg.max_epochs}  loss {history.train_loss[-1]:.3f}"
         if len(val.x):
-            progress += f"  val loss {val_loss:.3f}  val clip UA {val_ua:.3f}{'  *' if since_best == 0 else ''}"
-        log(progress + f"  rate {float(optimizer.learning_rate.numpy()):.2e}")
+            line += f"  val loss {val_loss:.3f}  val clip UA {val_ua:.3f}{'  *' if since_best == 0 else ''}"
+        log(line + f"  rate {float(optimizer.learning_rate.numpy()):.2e}")
+        if progress is not None:
+            progress.advance()
         if since_best >= cfg.patience:
             break
+    if progress is not None:
+        progress.drop(cfg.max_epochs - len(history.train_loss))
     if best_weights is not None:
         model.set_weights(best_weights)
     return model, history

@@ -7,6 +7,7 @@ is folded, pooling and softmax are int8 kernels), so whatever `build_model` retu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from edge_ser.errors import ConfigError
@@ -56,6 +57,16 @@ def _absolute_layer() -> Any:
             return keras.ops.absolute(inputs)
 
     return Absolute()
+
+
+def load_model(path: Path) -> Any:
+    """A .keras model the training tools saved, in a process that has not built one: the custom
+    layers they may contain (`--pooling stats`) are registered when their class is defined, so that
+    is done first, or Keras cannot locate them."""
+    import keras
+
+    _absolute_layer()
+    return keras.saving.load_model(path)
 
 
 def build_model(window_frames: int, n_coefficients: int, n_labels: int, cfg: ModelConfig,

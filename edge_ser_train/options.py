@@ -4,6 +4,7 @@ configs they turn into (so every tool spells a setting the same way and means th
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,21 @@ from edge_ser_train.labels import LABEL_SETS, LabelSet, label_set
 from edge_ser_train.models import POOLINGS, ModelConfig
 
 DEFAULT_CACHE = Path("/tmp/edge_ser_cache")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `minimum`, so `--epochs 0` or `--folds 1` is refused when the
+    command line is read, not after minutes of feature building."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +66,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats.add_argument("--coefficient-scale", choices=("fitted", "none"), default="fitted",
                        help="int8 input: divide each coefficient by its spread in the training windows (constants "
                             "in the manifest; folded into the first convolution), so all use the int8 range alike")
-    feats.add_argument("--window-frames", type=int, default=200, help="frames per window (10 ms each)")
-    feats.add_argument("--train-hop", type=int, default=20, help="window hop for training examples")
-    feats.add_argument("--device-hop", type=int, default=50, help="window hop on the device / in evaluation")
+    feats.add_argument("--window-frames", type=at_least(1), default=200, help="frames per window (10 ms each)")
+    feats.add_argument("--train-hop", type=at_least(1), default=20, help="window hop for training examples")
+    feats.add_argument("--device-hop", type=at_least(1), default=50, help="window hop on the device / in evaluation")
     aug = parser.add_argument_group("augmentation")
-    aug.add_argument("--copies", type=int, default=2, help="augmented copies per training clip")
+    aug.add_argument("--copies", type=at_least(0), default=2, help="augmented copies per training clip")
     aug.add_argument("--no-wave-augment", action="store_true", help="copies without noise/gain/shift/speed/pitch")
     aug.add_argument("--no-vtlp", action="store_true", help="copies without VTLP")
     aug.add_argument("--room-augment", action="store_true",
@@ -72,9 +88,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--attention", action="store_true", help="multiscale area attention before pooling")
     model.add_argument("--pooling", choices=POOLINGS, default="mean",
                        help="over time: mean (global average) or stats (mean and mean absolute deviation)")
-    model.add_argument("--epochs", type=int, default=30,
+    model.add_argument("--epochs", type=at_least(1), default=30,
                        help="epochs of the cosine schedule; the maximum with --schedule plateau")
-    model.add_argument("--batch-size", type=int, default=128)
+    model.add_argument("--batch-size", type=at_least(1), default=128)
     model.add_argument("--learning-rate", type=float, default=2e-3)
     model.add_argument("--patience", type=int, default=6)
     model.add_argument("--monitor", choices=MONITORS, default="loss",
@@ -82,7 +98,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                        help="plateau: halve the rate and stop early on the held-out speakers; cosine: fixed "
                             "cosine decay over --epochs, the last epoch is the model")
-    model.add_argument("--val-speakers", type=int, default=0,
+    model.add_argument("--val-speakers", type=at_least(0), default=0,
                        help="training speakers held out per fold for early stopping/validation (0: train on "
                             "all; needs --schedule cosine)")
     model.add_argument("--balance", choices=BALANCES, default="corpus-class",
@@ -91,7 +107,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                             "(class), or none")
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--mixup", type=float, default=0.2, help="mixup Beta(a, a) parameter; 0 = off")
-    model.add_argument("--members", type=int, default=2,
+    model.add_argument("--members", type=at_least(1), default=2,
                        help="train this many models (seeds seed, seed+1, ...) and ship their average as one "
                             "int8 graph (1: a single model, half the size and inference time)")
 

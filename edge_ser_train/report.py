@@ -50,33 +50,53 @@ def plot_confusion(matrix: np.ndarray, labels: tuple[str, ...], title: str, path
     plt.close(fig)
 
 
-def plot_curves(histories: list[History], path: Path) -> None:
+def curves_figure(histories: list[History]) -> Any:
     """Loss per epoch for every fold and, when there were early-stopping speakers, their clip UA
     with the chosen epoch marked; a fixed schedule has no validation curve to show, only the
-    training loss (the last epoch is the model)."""
+    training loss (the last epoch is the model).
+
+    Readable for a short run too: epochs are whole numbers on the axis (not 0.5 steps), every epoch
+    is a marker when there are few (a one-epoch curve is otherwise an invisible line of one point),
+    and the legend stays out of the curves' way."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     validated = any(np.isfinite(h.val_loss).any() for h in histories)
+    longest = max([1, *(len(h.train_loss) for h in histories)])  # a report of folds without a history: one
+    marker = "o" if longest <= 30 else None
     fig, axes = plt.subplots(1, 2 if validated else 1, figsize=(11 if validated else 6, 4), squeeze=False)
     loss_ax = axes[0, 0]
     for i, h in enumerate(histories):
         epochs = np.arange(1, len(h.train_loss) + 1)
-        line = loss_ax.plot(epochs, h.train_loss, "--" if validated else "-", alpha=0.7, label=f"fold {i + 1}")[0]
+        line = loss_ax.plot(epochs, h.train_loss, "--" if validated else "-", marker=marker, markersize=3,
+                            alpha=0.7, label=f"fold {i + 1}")[0]
         if validated:
-            loss_ax.plot(epochs, h.val_loss, color=line.get_color())
-            axes[0, 1].plot(epochs, h.val_ua, color=line.get_color())
+            loss_ax.plot(epochs, h.val_loss, color=line.get_color(), marker=marker, markersize=3)
+            axes[0, 1].plot(epochs, h.val_ua, color=line.get_color(), marker=marker, markersize=3)
             axes[0, 1].axvline(h.best_epoch + 1, color=line.get_color(), alpha=0.3)
     if validated:
         loss_ax.set(xlabel="epoch", ylabel="loss (dashed: train, solid: held-out speakers)")
         axes[0, 1].set(xlabel="epoch", ylabel="clip UA on early-stopping speakers", ylim=(0, 1))
     else:
-        loss_ax.set(xlabel="epoch", ylabel="training loss",
-                    title="fixed schedule, no validation speakers: the last epoch is the model")
-    loss_ax.legend()
+        loss_ax.set(xlabel="epoch", ylabel="training loss")
+        loss_ax.set_title("fixed schedule, no validation speakers: the last epoch is the model", fontsize=9)
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, longest + 0.5)
+        ax.grid(alpha=0.3)
+    loss_ax.legend(fontsize=8, ncols=max(1, len(histories) // 5), loc="best")
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(histories: list[History], path: Path) -> None:
+    """training_curves.png (curves_figure)."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(histories)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -1,6 +1,8 @@
-"""edge-ser-train: speaker-independent k-fold cross-validation of a model recipe, float and int8.
+"""edge-ser-train: speaker-independent k-fold cross-validation of a model recipe, float and int8,
+and with --final the deployable model of that recipe, trained on every speaker.
 
-    python -m edge_ser_train.train --data ravdess=../shared/data/ravdess --out runs/cv
+    edge-ser-train --data ravdess=../shared/data/ravdess --out runs/mine --final
+    edge-ser-convert --model runs/mine/model.keras      # -> runs/mine/model.tflite and model.json
 
 Every fold: test speakers never trained on (dealt out within every corpus), optionally further
 training speakers held out for early stopping, int8 conversion calibrated on the fold's training
@@ -31,9 +33,11 @@ from edge_ser_train.errors import TrainingError
 from edge_ser_train.evaluate import compare, level_scores
 from edge_ser_train.examples import ExampleSet, build_examples
 from edge_ser_train.export import to_int8_tflite
+from edge_ser_train.final import train_final
 from edge_ser_train.fit import History, train_model
 from edge_ser_train.folds import by_corpus, corpus_splits, speaker_folds, training_only_speakers, validation_speakers
-from edge_ser_train.options import Settings, add_options, settings_from
+from edge_ser_train.options import Settings, add_options, at_least, settings_from
+from edge_ser_train.progress import Progress
 from edge_ser_train.report import curve, write_report
 from edge_ser_train.robustness import ConditionSet, condition_examples, robustness_scores
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale, fold_coefficient_scale
@@ -43,7 +47,8 @@ PROTOCOLS = ("cv", "loco", "both")
 
 def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_speakers: list[str],
               test_speakers: list[str], val_offset: int, started: float,
-              conditions: dict[str, ConditionSet] | None = None) -> tuple[dict[str, Any], History, HeldOut]:
+              conditions: dict[str, ConditionSet] | None = None,
+              progress: Progress | None = None) -> tuple[dict[str, Any], History, HeldOut]:
     """Train on `train_speakers` (less the early-stopping ones), convert to int8, score float and int8
     on `test_speakers`, overall and per corpus, and under the room `conditions` if given: one CV fold
     or one leave-one-corpus-out split. Also returns the int8 probabilities of the held-out clips, for
@@ -64,7 +69,8 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
             conditions = {name: replace(c, windows=adapt(c.windows.select_speakers(test_speakers), s.examples.features,
                                                          adaptation, s.train.seed))
                           for name, c in conditions.items()}
-    model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True))
+    model, history = train_model(train, val, labels, s.model, s.train, log=lambda line: print(line, flush=True),
+                                 progress=progress)
     calibration = train.x[train.copy == 0]
     scale: tuple[float, ...] = ()
     if s.fit_scale:
@@ -117,28 +123,32 @@ def cross_validate(s: Settings, k: int, out: Path, protocol: str = "cv", robustn
     loco_splits = corpus_splits(speakers) if protocol in ("loco", "both") else []
     groups = babble_groups(speakers, cv_splits)
     print(f"{len(s.utterances)} clips; building examples ...", flush=True)
-    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache, babble_groups=groups)
+    train_all, eval_all = build_examples(s.utterances, s.labels, s.examples, cache_dir=s.cache, babble_groups=groups,
+                                         progress=True)
     print(f"  {len(train_all.x)} training windows (incl. copies), {len(eval_all.x)} evaluation windows "
           f"[{time.time() - started:.0f} s]", flush=True)
     conditions = None
     if robustness:
         conditions = condition_examples(s.utterances, s.labels, s.examples, groups)
         print(f"  robustness conditions: {', '.join(conditions)} [{time.time() - started:.0f} s]", flush=True)
-    folds, histories, held_out = [], [], []
-    for i, test_speakers in enumerate(cv_splits):
-        print(f"fold {i + 1}/{k}", flush=True)
-        rest = [sp for sp in speakers if sp not in test_speakers]
-        result, history, held = run_split(s, train_all, eval_all, rest, test_speakers, i, started, conditions)
-        held_out.append(held)
-        folds.append(result)
-        histories.append(history)
-    loco = []
-    for i, (corpus, test_speakers) in enumerate(loco_splits):
-        print(f"leave {corpus} out ({i + 1}/{len(loco_splits)})", flush=True)
-        others = [sp for sp in speakers if corpus_of(sp) != corpus]
-        result, history, _ = run_split(s, train_all, eval_all, others, test_speakers, i, started)
-        loco.append({"corpus": corpus, "train_corpora": sorted({corpus_of(sp) for sp in others}), **result,
-                     "curve": curve(history)})
+    folds, histories, held_out, loco = [], [], [], []
+    epochs = (len(cv_splits) + len(loco_splits)) * s.train.members * s.train.max_epochs
+    with Progress(epochs, "training", "epochs") as progress:
+        for i, test_speakers in enumerate(cv_splits):
+            print(f"fold {i + 1}/{k}", flush=True)
+            rest = [sp for sp in speakers if sp not in test_speakers]
+            result, history, held = run_split(s, train_all, eval_all, rest, test_speakers, i, started, conditions,
+                                              progress)
+            held_out.append(held)
+            folds.append(result)
+            histories.append(history)
+        for i, (corpus, test_speakers) in enumerate(loco_splits):
+            print(f"leave {corpus} out ({i + 1}/{len(loco_splits)})", flush=True)
+            others = [sp for sp in speakers if corpus_of(sp) != corpus]
+            result, history, _ = run_split(s, train_all, eval_all, others, test_speakers, i, started,
+                                           progress=progress)
+            loco.append({"corpus": corpus, "train_corpora": sorted({corpus_of(sp) for sp in others}), **result,
+                         "curve": curve(history)})
     dropped = Counter(u.label for u in s.utterances if s.labels.index(u.label) is None)
     settings = {"labels": s.labels.name, "protocol": protocol, "folds": k if cv_splits else 0,
                 "examples": asdict(s.examples), "model": s.model.to_dict(),
@@ -154,23 +164,42 @@ def cross_validate(s: Settings, k: int, out: Path, protocol: str = "cv", robustn
     return summary
 
 
+def train_command(args: argparse.Namespace) -> None:
+    """edge-ser-train's work: the evaluation the protocol asks for, then with --final the model to
+    ship, into the same folder (its recipe points convert at the evaluation's report)."""
+    if args.protocol == "none" and not args.final:
+        raise TrainingError("--protocol none evaluates nothing: add --final to train the model to ship")
+    if args.protocol == "none" and args.robustness:
+        raise TrainingError("--robustness scores the cross-validation folds: use --protocol cv or both")
+    s = settings_from(args)
+    report = None
+    if args.protocol != "none":
+        cross_validate(s, args.folds, args.out, protocol=args.protocol, robustness=args.robustness)
+        report = args.out / "metrics.json"
+    if args.final:
+        train_final(s, args.out, args.data, cv_report=report)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point of edge-ser-train."""
+    """edge-ser-train's command line (the console script runs it through edge_ser_train.console)."""
     parser = argparse.ArgumentParser(prog="edge-ser-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="cv",
+    parser.add_argument("--folds", type=at_least(2), default=5, help="cross-validation folds (by speaker)")
+    parser.add_argument("--protocol", choices=(*PROTOCOLS, "none"), default="cv",
                         help="cv: k folds by speaker within every corpus; loco: leave one corpus out (train on "
-                             "the others, test on it), once per corpus; both: the two, in one report")
-    parser.add_argument("--out", type=Path, required=True, help="report folder")
+                             "the others, test on it), once per corpus; both: the two, in one report; none: no "
+                             "evaluation (with --final: only the model to ship)")
+    parser.add_argument("--final", action="store_true",
+                        help="also train the model to ship on every speaker: OUT/model.keras and its recipe, "
+                             "for edge-ser-convert --model OUT/model.keras")
+    parser.add_argument("--out", type=Path, default=Path("edge-ser-training"),
+                        help="report and model folder (default: ./edge-ser-training)")
     parser.add_argument("--robustness", action="store_true",
                         help="also score every fold's int8 model on its test clips at -20 dB, in white and babble "
                              "noise (SNR 20/10/5 dB), reverberation (RT60 0.3/0.6 s) and telephone band: "
                              "robustness.md and metrics.json")
-    return run_tool(parser, argv, lambda args: cross_validate(settings_from(args), args.folds, args.out,
-                                                              protocol=args.protocol,
-                                                              robustness=args.robustness))
+    return run_tool(parser, argv, train_command)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ load, and mismatches are refused."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +130,21 @@ def test_folding_the_coefficient_scale_keeps_the_models_outputs(pooling: str) ->
                     if layer.name.startswith("conv1d"))
     np.testing.assert_allclose(np.asarray(folded_first.kernel),
                                np.asarray(first.kernel) * np.float32(scale)[None, :, None], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_saved_stats_pooling_model_loads_in_a_fresh_process(tmp_path: Path) -> None:
+    """edge-ser-convert loads the .keras file edge-ser-train --final saved, in a process that never
+    built a model: the custom |x| layer of --pooling stats must be found there too."""
+    path = tmp_path / "model.keras"
+    model = build_model(50, 20, 3, ModelConfig(width=8, depth=2, pooling="stats"), seed=0)
+    model.save(path)
+    windows = np.random.default_rng(0).standard_normal((2, 50, 20)).astype(np.float32)
+    np.save(tmp_path / "windows.npy", windows)
+    code = ("import sys, numpy as np; from edge_ser_train.models import load_model; "
+            "m = load_model(sys.argv[1]); np.save(sys.argv[2], m.predict(np.load(sys.argv[3]), verbose=0))")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "out.npy"),
+                           str(tmp_path / "windows.npy")], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.predict(windows, verbose=0), atol=1e-6)

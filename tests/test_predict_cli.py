@@ -171,3 +171,21 @@ def test_a_folder_without_audio_files_is_reported_and_fails(tmp_path: Path, tiny
     assert result.stdout == ""
     assert result.stderr.strip().startswith(f"edge-ser: skipped {empty}: no audio files (.wav, .flac")
     assert len(result.stderr.strip().splitlines()) == 1
+@pytest.mark.parametrize(("placement", "info_shown"), [
+    ([], False),
+    (["-v", "predict"], True),
+    (["predict", "-v"], True),
+    (["predict", "--log-level", "info"], True),
+    (["--log-level", "info", "predict"], True),
+    (["-v", "predict", "--log-level", "warning"], False),  # an explicit level wins over -v
+])
+def test_verbosity_works_before_and_after_the_subcommand(tmp_path: Path, tiny_model: Path,
+                                                         placement: list[str], info_shown: bool) -> None:
+    """The classifier's info line (which model, which TFLite backend) shows exactly when asked for."""
+    clip = tmp_path / "clip.wav"
+    write_wav(clip, np.zeros(16000, dtype=np.float32), 16000)
+    args = [*placement] if placement else ["predict"]
+    result = subprocess.run([sys.executable, "-m", "edge_ser", *args, "--model", str(tiny_model), str(clip)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert ("INFO edge_ser.model.classifier: model " in result.stderr) == info_shown, result.stderr

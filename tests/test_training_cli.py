@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,8 @@ from edge_ser.audio.wavfile import write_wav
 from edge_ser.errors import AudioFileError
 from edge_ser_train import build_default, convert, train
 from edge_ser_train.audio import read_corpus_audio
+from edge_ser_train.console import TF_NOISE, filtered_fd2
+from edge_ser_train.corpora import load_source
 from edge_ser_train.options import add_options, settings_from
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +86,6 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
 @pytest.mark.parametrize(("options", "message"), [
     (["--val-speakers", "0", "--schedule", "plateau"],
      "--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine"),
-    (["--members", "0"], "members must be >= 1, not 0"),
     (["--normalisation", "speaker"], "--normalisation speaker normalises against the speaker's statistics: "
                                      "add --adapt"),
     (["--adapt", "--no-pitch"], "--adapt adapts the pitch columns or, with --normalisation speaker, the cepstra: "
@@ -152,3 +155,111 @@ def test_the_pitch_method_option_reaches_the_feature_config(tmp_path: Path, opti
     add_options(parser)
     settings = settings_from(parser.parse_args(["--data", str(tmp_path / "ravdess"), *options]))
     assert settings.examples.features.pitch_method == method
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--folds", "1"], "argument --folds: must be at least 2, not 1"),
+    (["--epochs", "0"], "argument --epochs: must be at least 1, not 0"),
+    (["--members", "0"], "argument --members: must be at least 1, not 0"),
+    (["--copies", "-1"], "argument --copies: must be at least 0, not -1"),
+    (["--batch-size", "many"], "argument --batch-size: expected an integer, not 'many'"),
+])
+def test_impossible_counts_are_refused_when_the_command_line_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str) -> None:
+    """argparse's own error (usage, then `prog: error: ...`), before a corpus is even looked at:
+    the --data folder here does not exist, and that is not what is reported."""
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), *options])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"edge-ser-train: error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--protocol", "none"], "--protocol none evaluates nothing: add --final to train the model to ship"),
+    (["--protocol", "none", "--final", "--robustness"],
+     "--robustness scores the cross-validation folds: use --protocol cv or both"),
+])
+def test_a_run_without_the_evaluation_it_asks_for_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            options: list[str], message: str) -> None:
+    ravdess_clip(tmp_path / "ravdess", "05", "01")
+    status, err = run_train(["--data", str(tmp_path / "ravdess"), "--out", str(tmp_path / "run"), *options], capsys)
+    assert (status, one_error_line(err, "edge-ser-train")) == (2, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_build_default_writes_the_bundled_model_only_when_told_to(capsys: pytest.CaptureFixture[str]) -> None:
+    """No default --out: a wheel user's run can never overwrite the model inside the package."""
+    with pytest.raises(SystemExit):
+        build_default.main(["--data", "/nowhere"])
+    assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+BLOCK_TRAIN_EXTRA = "import sys; sys.modules.update({name: None for name in sys.argv.pop(1).split(',')}); "
+
+
+@pytest.mark.parametrize(("prog", "entry"), [("edge-ser-train", "train_main"), ("edge-ser-convert", "convert_main")])
+def test_without_the_train_extra_the_commands_say_what_to_install(prog: str, entry: str) -> None:
+    """The console scripts as pyproject.toml declares them, in a process where soundfile and
+    TensorFlow cannot be imported (a None in sys.modules is how Python marks a module as absent)."""
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[prog] == f"edge_ser_train.console:{entry}"
+    run = BLOCK_TRAIN_EXTRA + f"from edge_ser_train.console import {entry}; sys.argv[0] = {prog!r}; sys.exit({entry}())"
+    done = subprocess.run([sys.executable, "-c", run, "soundfile,tensorflow", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert one_error_line(done.stderr, prog) == ("needs the 'train' extra (soundfile, tensorflow not installed): "
+                                                 "pip install 'edge-ser[train]'")
+    # the same block does break the import the check stands in front of, and the extra, when present, passes
+    broken = subprocess.run([sys.executable, "-c", BLOCK_TRAIN_EXTRA + "import edge_ser_train.train", "soundfile"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "ModuleNotFoundError" in broken.stderr
+    helped = subprocess.run([sys.executable, "-c", run, "nothing", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith(f"usage: {prog} ")
+
+
+def test_corpus_folders_that_are_symbolic_links_are_followed(tmp_path: Path) -> None:
+    """A corpus assembled from links to a shared copy: a linked actor folder, a linked corpus root,
+    and a link back up the tree that must not list a clip twice."""
+    shared = tmp_path / "shared"
+    ravdess_clip(shared, "05", "02")
+    corpus = tmp_path / "corpus"
+    ravdess_clip(corpus, "03", "01")
+    (corpus / "Actor_02").symlink_to(shared / "Actor_02", target_is_directory=True)
+    (corpus / "Actor_01" / "again").symlink_to(corpus, target_is_directory=True)
+    (tmp_path / "linked").symlink_to(corpus, target_is_directory=True)
+    for root in (corpus, tmp_path / "linked"):
+        utterances = load_source(f"ravdess={root}")
+        assert sorted((u.speaker, u.label) for u in utterances) == [("ravdess:01", "happy"), ("ravdess:02", "angry")]
+
+
+def test_tensorflow_noise_on_fd2_is_dropped_and_everything_else_passes(capfd: pytest.CaptureFixture[str]) -> None:
+    """Lines as TensorFlow 2.21 and its converter print them (from a real run), written at the file
+    descriptor level as C++ code does, between lines that must reach the user."""
+    noise = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796230230.721380    6131 port.cc:153] oneDNN custom operations are on.",
+        "W0000 00:00:1796230239.362294    6131 tf_tfl_flatbuffer_helpers.cc:364] Ignored output_format.",
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+        "appropriate compiler flags.",
+        "fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8",
+        "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    ]
+    kept = ["edge-ser-train: error: something a user must see",
+            "E0000 00:00:1796230239.362294    6131 kernel.cc:10] an error TensorFlow reports",
+            "Traceback (most recent call last):"]
+    with filtered_fd2(TF_NOISE):
+        for line in [kept[0], *noise[:3], kept[1], *noise[3:], kept[2]]:
+            os.write(2, (line + "\n").encode())
+    assert capfd.readouterr().err.splitlines() == kept
+
+
+def test_convert_needs_the_corpora_from_the_recipe_or_the_command_line(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A recipe from before the corpora were recorded in it, converted without --data."""
+    model = keras_file_with_recipe(tmp_path, {"labels": "seven", "examples": {}, "train_speakers": ["ravdess:01"],
+                                              "held_out_speakers": [], "corpora": ["ravdess"]})
+    assert convert.main(["--model", str(model)]) == 2
+    assert one_error_line(capsys.readouterr().err, "edge-ser-convert") == (
+        f"{convert.recipe_path(model)}: the recipe does not name the corpora it was trained on: give them with --data")

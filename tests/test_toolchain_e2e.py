@@ -1,0 +1,119 @@
+"""The README's toolchain as a user runs it, each step a console command in its own process, in a
+working folder of their own: edge-ser-train --final -> edge-ser-convert --model -> edge-ser predict
+--model. A tiny generated corpus in RAVDESS's layout (one actor folder a symbolic link to a shared
+copy), a tiny model; no output may land anywhere but that working folder and the named cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_ser.audio.wavfile import write_wav
+from edge_ser_testing.synthetic import synthetic_clip
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+CODES = ("01", "03", "04", "05")  # RAVDESS neutral, happy, sad, angry: the "four" label set's order
+LABELS = ("neutral", "happy", "sad", "angry")
+TINY = ["--labels", "four", "--window-frames", "50", "--train-hop", "10", "--device-hop", "25", "--copies", "0",
+        "--members", "1", "--width", "8", "--depth", "2", "--epochs", "10", "--batch-size", "32",
+        "--learning-rate", "3e-3", "--mixup", "0"]
+
+
+def console(entry: str, prog: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A console script of pyproject.toml (`edge_ser_train.console:<entry>`, the check of which is in
+    test_training_cli) run as its own process, as pip's generated wrapper runs it."""
+    code = f"import sys; from edge_ser_train.console import {entry}; sys.argv[0] = {prog!r}; sys.exit({entry}())"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=env())
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def write_corpus(root: Path, shared: Path) -> None:
+    """Actors 01-03, two takes per class; Actor_03 lives in `shared` and is linked into `root`."""
+    seed = 0
+    for k, code in enumerate(CODES):
+        for take in (1, 2):
+            for actor in ("01", "02", "03"):
+                seed += 1
+                folder = (shared if actor == "03" else root) / f"Actor_{actor}"
+                folder.mkdir(parents=True, exist_ok=True)
+                write_wav(folder / f"03-01-{code}-01-01-0{take}-{actor}.wav", synthetic_clip(k, seed), 16000)
+    (root / "Actor_03").symlink_to(shared / "Actor_03", target_is_directory=True)
+
+
+def test_train_final_then_convert_then_predict(tmp_path: Path) -> None:
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    write_corpus(tmp_path / "ravdess", tmp_path / "shared")
+
+    trained = console("train_main", "edge-ser-train", "--data", f"ravdess={tmp_path / 'ravdess'}", "--folds", "3",
+                      "--final", "--cache", str(cache), *TINY, cwd=work)
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stderr == ""  # no TensorFlow log dump, no warnings
+    out = work / "edge-ser-training"  # the default --out, in the working folder
+    assert "features: 24 clips in " in trained.stdout  # the linked actor's 8 clips counted
+    assert "training: 30 epochs in " in trained.stdout and "final model: 10 epochs in " in trained.stdout
+    assert "\r" not in trained.stdout  # not a terminal: lines, no redraws
+    recipe = json.loads((out / "model.recipe.json").read_text())
+    assert recipe["data"] == [f"ravdess={tmp_path / 'ravdess'}"] and recipe["cv_report"] == "metrics.json"
+    assert recipe["train_speakers"] == ["ravdess:01", "ravdess:02", "ravdess:03"]
+    assert json.loads((out / "metrics.json").read_text())["settings"]["folds"] == 3
+
+    converted = console("convert_main", "edge-ser-convert", "--model", "edge-ser-training/model.keras",
+                        "--cache", str(cache), cwd=work)
+    assert converted.returncode == 0, converted.stderr
+    assert converted.stderr == ""
+    assert converted.stdout.startswith("wrote edge-ser-training/model.tflite (")
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["labels"] == list(LABELS)
+    assert manifest["metrics"]["verification"]["top1_agreement"] >= 0.9
+    assert manifest["metrics"]["cross_validation"]["int8_clip"]["ua"]["mean"] > 0  # the same run's CV report
+    assert manifest["calibration"]["fitted_on"].endswith("cross-validation test folds (NLL)")
+    assert sorted(p.name for p in work.rglob("*")) == sorted(
+        ["edge-ser-training", "metrics.json", "classification_report.txt", "report.md", "confusion_int8.png",
+         "training_curves.png", "model.keras", "model.recipe.json", "model.tflite", "model.json"])
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for k, label in enumerate(LABELS):
+        write_wav(fresh / f"{k}_{label}.wav", synthetic_clip(k, 900 + k), 16000)
+    predicted = subprocess.run([sys.executable, "-m", "edge_ser", "predict", "--format", "jsonl", "--model",
+                                str(out / "model.tflite"), str(fresh)], cwd=work, capture_output=True, text=True,
+                               timeout=120, env=env())
+    assert predicted.returncode == 0, predicted.stderr
+    rows = sorted((json.loads(line) for line in predicted.stdout.splitlines()), key=lambda r: r["path"])
+    assert [set(r["probabilities"]) for r in rows] == [set(LABELS)] * 4
+    best = [LABELS[int(np.argmax([r["probabilities"][label] for label in LABELS]))] for r in rows]
+    assert sum(b == label for b, label in zip(best, LABELS, strict=True)) >= 3, best  # chance: 1
+
+
+def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Path) -> None:
+    """--protocol none --final --adapt: only the model to ship, whose recipe holds the prior fitted on
+    every training speaker, which convert verifies with and writes into the manifest for the device."""
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    write_corpus(tmp_path / "ravdess", tmp_path / "shared")
+    trained = console("train_main", "edge-ser-train", "--data", f"ravdess={tmp_path / 'ravdess'}", "--protocol",
+                      "none", "--final", "--adapt", "--normalisation", "speaker", "--out", "mine", "--cache",
+                      str(cache), *TINY, cwd=work)
+    assert trained.returncode == 0, trained.stderr
+    assert sorted(p.name for p in (work / "mine").iterdir()) == ["model.keras", "model.recipe.json"]  # no report
+    recipe = json.loads((work / "mine" / "model.recipe.json").read_text())
+    assert "cv_report" not in recipe and recipe["adaptation"]
+    converted = console("convert_main", "edge-ser-convert", "--model", "mine/model.keras", "--cache", str(cache),
+                        cwd=work)
+    assert converted.returncode == 0, converted.stderr
+    manifest = json.loads((work / "mine" / "model.json").read_text())
+    assert manifest["adaptation"] == recipe["adaptation"]
+    assert manifest["features"]["normalisation"] == "speaker" and "cross_validation" not in manifest["metrics"]
