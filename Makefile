@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-DATA ?= ../shared/data/ravdess
+DATA ?= ../shared/data  # holds ravdess/, tess/ and emodb/ (see its README)
+MODEL_RECIPE := --members 1 --room-augment  # what reports/multicorpus cross-validated
 
 .PHONY: run test bench lint model deps setup-runtime setup-dev clean
 
@@ -42,7 +43,8 @@ lint: $(VENV)/.dev
 	bash scripts/lint.sh
 
 model: $(VENV)/.dev
-	$(VPY) -m edge_ser_train.build_default --data $(DATA) --out edge_ser/model/bundled/default.tflite
+	$(VPY) -m edge_ser_train.build_default --data ravdess=$(DATA)/ravdess --data tess=$(DATA)/tess \
+		--data emodb=$(DATA)/emodb $(MODEL_RECIPE) --out edge_ser/model/bundled/default.tflite
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
