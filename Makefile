@@ -4,8 +4,10 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-DATA ?= ../shared/data  # holds ravdess/, tess/ and emodb/ (see its README)
-MODEL_RECIPE := --members 1 --room-augment  # what reports/multicorpus cross-validated
+# DATA holds ravdess/, tess/ and emodb/ (see its README); MODEL_RECIPE is what reports/multicorpus
+# cross-validated.
+DATA ?= ../shared/data
+MODEL_RECIPE := --members 1 --room-augment
 
 .PHONY: run test bench lint model deps setup-runtime setup-dev clean
 
