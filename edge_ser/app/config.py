@@ -11,6 +11,7 @@ Command-line flags override file values and are checked the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -159,6 +160,8 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+            raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     from_cli: set[str] = set()
     for dotted, value in (overrides or {}).items():
         section, key = dotted.split(".", 1)
@@ -212,12 +215,16 @@ def _section_values(section: str, cls: type, table: dict[str, Any], origins: dic
         values[key] = _check(value, allowed[key], f"{section}.{key}", origins[key])
         if key in PATH_KEYS.get(section, ()) and isinstance(values[key], str):
             # a path from the file is relative to the file; one from a flag to where the user is
-            values[key] = _resolve(values[key], Path.cwd() if origins[key] == CLI else base)
+            values[key] = _resolve(values[key], Path.cwd() if origins[key] == CLI else base, f"{section}.{key}",
+                                   origins[key])
     return values
 
 
-def _resolve(value: str, base: Path) -> str:
-    p = Path(value).expanduser()
+def _resolve(value: str, base: Path, key: str, origin: str) -> str:
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError:  # "~someone/…" for a user this system does not know
+        raise ConfigError(f"{origin}: {key}: cannot expand the home directory in {value!r}") from None
     return str(p if p.is_absolute() else base / p)
 
 
@@ -256,8 +263,8 @@ def _convert(value: Any, hint: Any) -> tuple[bool, Any]:
         return isinstance(value, bool), value
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is float:  # TOML has nan and inf; no setting means either, and both defeat range checks
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         return ok, float(value) if ok else None
     if hint is str:
         return isinstance(value, str), value
@@ -276,7 +283,7 @@ def _describe(hint: Any) -> str:
         return f"array of {_describe(args[0])}"
     if _is_mapping(hint):
         return f"table of {_describe(args[1])}" if args else "table"
-    names = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    names = {bool: "boolean", int: "integer", float: "finite number", str: "string"}
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
