@@ -102,6 +102,27 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on what one device sends, so a fleet's broker sees a predictable load.
+
+    Both are counted in audio time (sample positions), not wall time: a file replayed with --fast
+    is limited exactly as the same audio from a microphone.
+    """
+
+    events_per_minute: float = 60.0  # sustained utterance events per minute of audio; past it they are dropped
+    event_burst: int = 20  # events allowed back to back before the rate applies
+    state_interval_s: float = 2.0  # the retained state is published on change, at most this often
+
+    def __post_init__(self) -> None:
+        if not 0 < self.events_per_minute <= 6000:
+            raise ConfigError(f"limits.events_per_minute: expected 0 < rate <= 6000, got {self.events_per_minute}")
+        if not 1 <= self.event_burst <= 10_000:
+            raise ConfigError(f"limits.event_burst: expected 1..10000, got {self.event_burst}")
+        if not 0.1 <= self.state_interval_s <= 3600:
+            raise ConfigError(f"limits.state_interval_s: expected 0.1..3600 s, got {self.state_interval_s}")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "warning"  # quiet by default: warnings and errors only
     format: str = "kv"  # "kv" (key=value) or "json" lines
@@ -125,6 +146,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
 
@@ -132,7 +154,7 @@ class Config:
 SECTIONS: dict[str, type] = {
     "device": DeviceConfig, "audio": AudioConfig, "model": ModelConfig, "gate": GateConfig,
     "inference": InferenceConfig, "speech_check": SpeechCheckConfig, "state": StateConfig, "mqtt": MqttSettings,
-    "output": OutputConfig,
+    "output": OutputConfig, "limits": LimitsConfig,
     "log": LogConfig,
 }  # in build order: [mqtt] takes device.id and state.dir
 # keys that are not fields of the section's dataclass, or fields that are set elsewhere
