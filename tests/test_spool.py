@@ -157,3 +157,15 @@ def test_a_failed_write_counts_the_event_as_dropped_and_persists_the_count_later
     assert _ids(spool) == ["before", "after"]
     spool.close()
     assert Spool(path, 1000).dropped() == 1  # persisted with the first write that succeeded
+
+
+def test_a_spool_that_cannot_be_opened_is_a_one_line_config_error(tmp_path: Path) -> None:
+    from edge_ser.errors import ConfigError
+    from edge_ser.mqtt.publisher import MqttPublisher
+    from edge_ser.mqtt.settings import MqttSettings
+
+    where = tmp_path / "a-directory"
+    where.mkdir()
+    with pytest.raises(ConfigError, match=f"cannot open the event spool {where}: unable to open database file"):
+        MqttPublisher(MqttSettings(spool_path=str(where)), model_name="m", model_version="1", labels=["a"])
+    assert list(where.iterdir()) == []  # nothing set aside or created: the path is wrong, not the file

@@ -128,7 +128,10 @@ class MqttPublisher:
             if settings.discovery
             else []
         )
-        self._spool = Spool(settings.spool_path, settings.spool_max_events)
+        try:
+            self._spool = Spool(settings.spool_path, settings.spool_max_events)
+        except (OSError, sqlite3.Error) as exc:  # not a corrupt file (that is set aside): a path or a full disk
+            raise ConfigError(f"cannot open the event spool {settings.spool_path}: {exc}") from None
         self._handler: CommandHandler | None = None
         self._credentials: Credentials | None = None
 
