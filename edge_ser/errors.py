@@ -14,6 +14,11 @@ from pathlib import Path
 class EdgeSerError(Exception):
     """Base class for mistakes a user can fix (bad file, bad config, mismatched model)."""
 
+    def __str__(self) -> str:
+        # Messages quote what the user's files hold (keys, names); a newline or terminal escape in
+        # those must neither break the one-line promise nor forge a line in the log.
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in super().__str__())
+
 
 class ConfigError(EdgeSerError):
     """A configuration value is missing, unknown or out of range."""

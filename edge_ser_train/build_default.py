@@ -7,8 +7,9 @@
 The same training as `edge-ser-train --final` (edge_ser_train.final) and the same conversion as
 edge-ser-convert, with the bundled model's name and version and the committed CV report's summary
 in the manifest. The recipe is the defaults of edge_ser_train.options plus the flags above (the
-Makefile's), which is what the cross-validation in reports/multicorpus/ measured with the same flags. --out has no default: the bundled model is
-replaced only when a developer names it, never by a wheel user's run.
+Makefile's), which is what the cross-validation in reports/multicorpus/ measured with the same
+flags. --out has no default: the bundled model is replaced only when a developer names it, never
+by a wheel user's run.
 """
 
 from __future__ import annotations

@@ -91,3 +91,15 @@ def test_classifier_benchmark_writes_valid_json(tmp_path: Path, monkeypatch: pyt
     (record,) = run_quick(tmp_path, ["classifier"])
     assert record["tflite_runtime"] == {"error": "not created in smoke test"}
     assert {"litert_shipped_int8", "litert_bench_fp32", "keras_predict"} <= set(record["timings"])
+
+
+def test_soak_runs_with_a_short_duration_and_reports_growth(tmp_path: Path) -> None:
+    from bench import soak
+
+    out = tmp_path / "soak.json"
+    assert soak.main(["--seconds", "40", "--every", "5", "--warmup", "10", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["audio_s"] == pytest.approx(40.0, abs=0.1)
+    assert [s["audio_s"] for s in result["samples"]][:3] == [0.0, 5.0, 10.0]
+    assert result["events"] > 0  # speech went through the whole loop
+    assert {"rss_growth_mb", "fds", "threads"} <= set(result)

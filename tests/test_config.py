@@ -3,6 +3,7 @@ was expected."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,16 @@ def test_errors_name_file_key_and_expectation(tmp_path: Path, text: str, message
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml: config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("toml", "expected"), [
+    ("[limits]\nevents_per_minute = 0\n", "limits.events_per_minute: expected 0 < rate <= 6000"),
+    ("[limits]\nevent_burst = 0\n", "limits.event_burst: expected 1..10000"),
+    ("[limits]\nstate_interval_s = 0.01\n", "limits.state_interval_s: expected 0.1..3600 s"),
+    ("[limits]\nstate_interval_s = nan\n", "limits.state_interval_s: expected finite number"),
+])
+def test_limits_out_of_range_are_refused_naming_the_key(tmp_path: Path, toml: str, expected: str) -> None:
+    path = tmp_path / "limits.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(path)

@@ -110,3 +110,62 @@ def test_concurrent_appends_and_removes_keep_counts_exact(tmp_path: Path) -> Non
 def test_bound_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_events"):
         Spool(None, 0)
+
+
+@pytest.mark.parametrize("damage", ["not a database", "torn page"])
+def test_an_unreadable_spool_is_set_aside_and_a_new_one_starts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    path = tmp_path / "spool.sqlite"
+    if damage == "not a database":
+        path.write_bytes(b"this was never SQLite\n" * 300)
+    else:
+        spool = Spool(path, 100)
+        for i in range(300):
+            spool.append(f"e{i}", "x" * 200)
+        spool.close()
+        with sqlite3.connect(path) as db:  # fold the WAL into the file, then scribble over a table page
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        blob = bytearray(path.read_bytes())
+        blob[4096 * 2 : 4096 * 2 + 600] = b"\xa5" * 600
+        path.write_bytes(bytes(blob))
+    original = path.read_bytes()
+    with caplog.at_level("ERROR", logger="edge_ser.mqtt"):
+        spool = Spool(path, 100)
+    assert spool.pending() == 0 and spool.dropped() == 0
+    spool.append("fresh", "{}")
+    assert _ids(spool) == ["fresh"]
+    spool.close()
+    (aside,) = tmp_path.glob("spool.sqlite.corrupt-*[0-9TZ]")
+    assert aside.read_bytes() == original  # kept as it was, for whoever wants to dig
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert f"event spool {path} is unreadable" in line and str(aside) in line
+    assert Spool(path, 100).pending() == 1  # the new file is a good one
+
+
+def test_a_failed_write_counts_the_event_as_dropped_and_persists_the_count_later(tmp_path: Path) -> None:
+    """Disk full, simulated with SQLite's own page limit: the same error path as a full disk."""
+    path = tmp_path / "spool.sqlite"
+    spool = Spool(path, 1000)
+    spool.append("before", "{}")
+    pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
+    spool._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(sqlite3.Error):
+        spool.append("lost", "x" * 100_000)  # needs pages the "disk" does not have
+    assert spool.dropped() == 1 and spool.pending() == 1
+    spool._db.execute("PRAGMA max_page_count = 1073741823")  # space is back
+    spool.append("after", "{}")
+    assert _ids(spool) == ["before", "after"]
+    spool.close()
+    assert Spool(path, 1000).dropped() == 1  # persisted with the first write that succeeded
+
+
+def test_a_spool_that_cannot_be_opened_is_a_one_line_config_error(tmp_path: Path) -> None:
+    from edge_ser.errors import ConfigError
+    from edge_ser.mqtt.publisher import MqttPublisher
+    from edge_ser.mqtt.settings import MqttSettings
+
+    where = tmp_path / "a-directory"
+    where.mkdir()
+    with pytest.raises(ConfigError, match=f"cannot open the event spool {where}: unable to open database file"):
+        MqttPublisher(MqttSettings(spool_path=str(where)), model_name="m", model_version="1", labels=["a"])
+    assert list(where.iterdir()) == []  # nothing set aside or created: the path is wrong, not the file

@@ -11,6 +11,7 @@ Command-line flags override file values and are checked the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -101,6 +102,27 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on what one device sends, so a fleet's broker sees a predictable load.
+
+    Both are counted in audio time (sample positions), not wall time: a file replayed with --fast
+    is limited exactly as the same audio from a microphone.
+    """
+
+    events_per_minute: float = 60.0  # sustained utterance events per minute of audio; past it they are dropped
+    event_burst: int = 20  # events allowed back to back before the rate applies
+    state_interval_s: float = 2.0  # the retained state is published on change, at most this often
+
+    def __post_init__(self) -> None:
+        if not 0 < self.events_per_minute <= 6000:
+            raise ConfigError(f"limits.events_per_minute: expected 0 < rate <= 6000, got {self.events_per_minute}")
+        if not 1 <= self.event_burst <= 10_000:
+            raise ConfigError(f"limits.event_burst: expected 1..10000, got {self.event_burst}")
+        if not 0.1 <= self.state_interval_s <= 3600:
+            raise ConfigError(f"limits.state_interval_s: expected 0.1..3600 s, got {self.state_interval_s}")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "warning"  # quiet by default: warnings and errors only
     format: str = "kv"  # "kv" (key=value) or "json" lines
@@ -124,6 +146,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
 
@@ -131,7 +154,7 @@ class Config:
 SECTIONS: dict[str, type] = {
     "device": DeviceConfig, "audio": AudioConfig, "model": ModelConfig, "gate": GateConfig,
     "inference": InferenceConfig, "speech_check": SpeechCheckConfig, "state": StateConfig, "mqtt": MqttSettings,
-    "output": OutputConfig,
+    "output": OutputConfig, "limits": LimitsConfig,
     "log": LogConfig,
 }  # in build order: [mqtt] takes device.id and state.dir
 # keys that are not fields of the section's dataclass, or fields that are set elsewhere
@@ -159,6 +182,8 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+            raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     from_cli: set[str] = set()
     for dotted, value in (overrides or {}).items():
         section, key = dotted.split(".", 1)
@@ -212,12 +237,16 @@ def _section_values(section: str, cls: type, table: dict[str, Any], origins: dic
         values[key] = _check(value, allowed[key], f"{section}.{key}", origins[key])
         if key in PATH_KEYS.get(section, ()) and isinstance(values[key], str):
             # a path from the file is relative to the file; one from a flag to where the user is
-            values[key] = _resolve(values[key], Path.cwd() if origins[key] == CLI else base)
+            values[key] = _resolve(values[key], Path.cwd() if origins[key] == CLI else base, f"{section}.{key}",
+                                   origins[key])
     return values
 
 
-def _resolve(value: str, base: Path) -> str:
-    p = Path(value).expanduser()
+def _resolve(value: str, base: Path, key: str, origin: str) -> str:
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError:  # "~someone/…" for a user this system does not know
+        raise ConfigError(f"{origin}: {key}: cannot expand the home directory in {value!r}") from None
     return str(p if p.is_absolute() else base / p)
 
 
@@ -256,8 +285,8 @@ def _convert(value: Any, hint: Any) -> tuple[bool, Any]:
         return isinstance(value, bool), value
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is float:  # TOML has nan and inf; no setting means either, and both defeat range checks
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         return ok, float(value) if ok else None
     if hint is str:
         return isinstance(value, str), value
@@ -276,7 +305,7 @@ def _describe(hint: Any) -> str:
         return f"array of {_describe(args[0])}"
     if _is_mapping(hint):
         return f"table of {_describe(args[1])}" if args else "table"
-    names = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    names = {bool: "boolean", int: "integer", float: "finite number", str: "string"}
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 

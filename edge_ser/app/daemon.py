@@ -30,8 +30,11 @@ from edge_ser.protocol.payloads import make_event, make_state
 from edge_ser.recognise.labelling import Ema, Labeller, Verdict
 from edge_ser.recognise.recogniser import Output, Recogniser, SampleClock, UtteranceEnded, WindowScored
 
-STATE_INTERVAL_S = 0.5  # at most two state updates per second from the audio path
 SEQ_FILE = "seq"
+# State fields that move with every scored window (the speaker adaptation counts every window's
+# frames). A state differing from the last one published only in these is not a change worth a
+# retained message; the next real change carries them.
+CONTINUOUS_STATE_FIELDS = frozenset({"timestamp", "confidence", "probabilities", "adaptation"})
 
 log = logging.getLogger("edge_ser.app.daemon")
 
@@ -71,6 +74,31 @@ class SequenceCounter:
         return seq
 
 
+class EventRateLimit:
+    """Token bucket over audio time: `burst` events at once, then `per_minute` per minute of audio.
+
+    Audio time (sample positions), not the wall clock, so the limit is exact and the same for a
+    microphone and a file replayed as fast as possible.
+    """
+
+    def __init__(self, per_minute: float, burst: int, sample_rate: int) -> None:
+        self._per_sample = per_minute / (60.0 * sample_rate)
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last = 0
+        self.dropped = 0
+
+    def allow(self, position: int) -> bool:
+        """Whether an event ending at sample `position` may be sent; counts it when not."""
+        self._tokens = min(self._burst, self._tokens + max(0, position - self._last) * self._per_sample)
+        self._last = max(self._last, position)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.dropped += 1
+        return False
+
+
 class Daemon:
     """Runs one device: call `run()` in the main thread; `stop()` and `handle_command()` from anywhere."""
 
@@ -90,6 +118,8 @@ class Daemon:
         if self.adaptation is not None:
             self.adaptation.load()
         self._forget_speaker = False  # reset_adaptation commanded (MQTT thread), applied by the loop
+        self.rate_limit = EventRateLimit(cfg.limits.events_per_minute, cfg.limits.event_burst,
+                                         classifier.manifest.features.sample_rate)
         self.events = 0
         # Samples the source has delivered, paused ones included: with the Recogniser's own count
         # (reset on pause) it places an utterance in a file or stdin stream, whose wall times crowd
@@ -105,6 +135,7 @@ class Daemon:
         self._state_due = False  # something changed that the state should show
         self._state_forced = False  # a change that is published at once (pause, source trouble)
         self._last_state = 0.0
+        self._last_published: dict[str, Any] | None = None  # the state's non-continuous fields, as last sent
         self._last_health: tuple[bool, str | None] = (True, None)
 
     # ------------------------------------------------------------------ control (any thread)
@@ -156,7 +187,7 @@ class Daemon:
             self.adaptation.save(force=True)
         self._refresh_stats()
         self._publish_state()
-        log.info("stopped after %d events", self.events)
+        log.info("stopped after %d events (%d dropped by the rate limit)", self.events, self.rate_limit.dropped)
         return 0
 
     def _apply_pause(self, paused: bool) -> None:
@@ -180,9 +211,10 @@ class Daemon:
             else:
                 log.warning("audio source: %s", health[1])
         now = time.monotonic()
-        if self._state_forced or (self._state_due and now - self._last_state >= STATE_INTERVAL_S):
+        if self._state_forced or (self._state_due and now - self._last_state >= self.cfg.limits.state_interval_s):
+            forced = self._state_forced
             self._refresh_stats()
-            self._publish_state()
+            self._publish_state(only_if_changed=not forced)
 
     def _refresh_stats(self) -> None:
         if self.publisher is not None:
@@ -201,6 +233,11 @@ class Daemon:
     def _emit(self, utterance: UtteranceEnded) -> None:
         """One utterance -> one event on MQTT and/or stdout."""
         assert utterance.probabilities is not None
+        if not self.rate_limit.allow(utterance.end):
+            # Dropped before it is numbered, so seq stays contiguous for consumers.
+            log.warning("event rate limit (%.0f per minute of audio, burst %d): dropped an utterance, %d so far",
+                        self.cfg.limits.events_per_minute, self.cfg.limits.event_burst, self.rate_limit.dropped)
+            return
         verdict = self.labeller.verdict(utterance.probabilities, utterance.speech_like)
         stream_start = stream_end = None
         if self._stream_offsets:
@@ -243,8 +280,14 @@ class Daemon:
             adaptation=None if self.recogniser.adapter is None else self.recogniser.adapter.summary(),
             timestamp=time.time())
 
-    def _publish_state(self) -> None:
+    def _publish_state(self, only_if_changed: bool = False) -> None:
+        """Publish the state, or with `only_if_changed` only when more than its continuous fields moved."""
         self._state_due = self._state_forced = False
+        state = self.state()
+        significant = {k: v for k, v in state.items() if k not in CONTINUOUS_STATE_FIELDS}
+        if only_if_changed and significant == self._last_published:
+            return
         self._last_state = time.monotonic()
+        self._last_published = significant
         if self.publisher is not None:
-            self.publisher.publish_state(self.state())
+            self.publisher.publish_state(state)

@@ -23,6 +23,9 @@ from edge_ser.errors import AudioFileError
 PCM = 0x0001
 IEEE_FLOAT = 0x0003
 EXTENSIBLE = 0xFFFE
+# Sample rates read at all: every real recording is inside, and resampling from a rate far outside
+# (or one sharing no factor with 16 kHz, like 4294967295) would design a filter of billions of taps.
+MIN_RATE, MAX_RATE = 1000, 384_000
 
 # What a folder is searched for: WAV always, the others for soundfile (files without it say so).
 AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga")
@@ -61,6 +64,8 @@ def _parse_fmt(body: bytes, path: Path) -> tuple[str, int, int, int]:
         raise AudioFileError(f"{path}: unsupported WAV encoding 0x{tag:04x} (need PCM or IEEE float)")
     if channels < 1 or rate < 1:
         raise AudioFileError(f"{path}: corrupt WAV: {channels} channels at {rate} Hz")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioFileError(f"{path}: unsupported WAV: {rate} Hz (need {MIN_RATE}..{MAX_RATE} Hz)")
     if block_align != channels * bits // 8:
         raise AudioFileError(f"{path}: corrupt WAV: block align {block_align} does not fit "
                              f"{channels} channels of {bits} bits")

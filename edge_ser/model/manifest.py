@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from edge_ser.features.config import SPEAKER_NORMALISATIONS, FeatureConfig
 from edge_ser.model.calibration import Calibration
 
 MANIFEST_FORMAT = 1
+QUANTISED_DTYPES = ("int8", "uint8", "float32")
 
 
 @dataclass(frozen=True)
@@ -97,21 +99,25 @@ class Manifest:
             if data.get("format") != MANIFEST_FORMAT:
                 raise ModelError(f"{source}: manifest format {data.get('format')!r} is not supported "
                                  f"(this runtime reads format {MANIFEST_FORMAT})")
-            labels = tuple(str(x) for x in data["labels"])
+            raw_labels = data["labels"]
+            if not isinstance(raw_labels, list) or not all(isinstance(x, str) and x for x in raw_labels):
+                raise ModelError(f"{source}: labels must be a list of non-empty strings")
+            labels = tuple(raw_labels)
             if not labels or len(set(labels)) != len(labels):
                 raise ModelError(f"{source}: labels must be a non-empty list without duplicates")
             window = data["window"]
             features = FeatureConfig.from_dict(dict(data["features"]))
             adaptation = _adaptation(data.get("adaptation"), features, source)
+            window_frames, hop_frames = _frames(window, "frames", source), _frames(window, "hop_frames", source)
             return cls(
                 name=str(data["name"]),
                 version=str(data["version"]),
                 labels=labels,
                 features=features,
-                window_frames=int(window["frames"]),
-                hop_frames=int(window["hop_frames"]),
-                input=Quantisation(**data["input"]),
-                output=Quantisation(**data["output"]),
+                window_frames=window_frames,
+                hop_frames=hop_frames,
+                input=_quantisation(data, "input", source),
+                output=_quantisation(data, "output", source),
                 sha256=str(data["sha256"]),
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
@@ -136,9 +142,37 @@ class Manifest:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelError(f"{path}: manifest is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ModelError(f"{path}: manifest is not a manifest: JSON nested too deeply") from None
         if not isinstance(data, dict):
             raise ModelError(f"{path}: manifest must be a JSON object")
         return cls.from_dict(data, source=str(path))
+
+
+def _frames(window: Any, key: str, source: str) -> int:
+    """``window[key]`` as a positive whole number of frames: a JSON float like ``1e400`` or ``2.5``
+    is a broken manifest, not a number to round."""
+    value = window[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelError(f"{source}: window.{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _quantisation(data: dict[str, Any], key: str, source: str) -> Quantisation:
+    """``data[key]`` as a Quantisation, checked here rather than where a wrong value would first
+    break the classifier's arithmetic (a zero scale, a string zero point)."""
+    block = data[key]
+    if not isinstance(block, dict):
+        raise ModelError(f"{source}: {key} must be an object like {{\"dtype\": \"int8\", \"scale\": 0.1, ...}}")
+    q = Quantisation(**block)
+    if q.dtype not in QUANTISED_DTYPES:
+        raise ModelError(f"{source}: {key}.dtype must be one of {', '.join(QUANTISED_DTYPES)}, got {q.dtype!r}")
+    if q.dtype != "float32" and (isinstance(q.scale, bool) or not isinstance(q.scale, int | float)
+                                 or not math.isfinite(q.scale) or q.scale <= 0):
+        raise ModelError(f"{source}: {key}.scale must be a positive number, got {q.scale!r}")
+    if isinstance(q.zero_point, bool) or not isinstance(q.zero_point, int):
+        raise ModelError(f"{source}: {key}.zero_point must be an integer, got {q.zero_point!r}")
+    return q
 
 
 def _calibration(block: Any, source: str) -> Calibration | None:

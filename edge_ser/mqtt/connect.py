@@ -8,6 +8,7 @@ mistake in either (an unreadable password file, a missing CA) read the same.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -17,6 +18,8 @@ import paho.mqtt.client as mqtt
 
 from edge_ser.errors import ConfigError
 from edge_ser.mqtt.settings import MqttSettings
+
+log = logging.getLogger("edge_ser.mqtt")
 
 
 def read_password(s: MqttSettings) -> str | None:
@@ -55,6 +58,10 @@ def make_tls_context(s: MqttSettings) -> ssl.SSLContext:
         )
         raise ConfigError(f"MQTT TLS setup failed ({files or 'system CAs'}): {exc}") from None
     if s.tls_insecure:
+        # Only by explicit choice, and never quietly: without the name check any certificate the CA
+        # signed (another device's, say) can impersonate the broker.
+        log.warning("MQTT TLS hostname verification is OFF (tls_insecure = true): any certificate from "
+                    "the CA is accepted as %s; use only for a broker whose certificate cannot name it", s.host)
         context.check_hostname = False
     return context
 
@@ -67,6 +74,11 @@ class Credentials:
         self.settings = settings
         self.password = read_password(settings)
         self.tls_context = make_tls_context(settings) if settings.tls else None
+        if settings.tls_insecure and not settings.tls:
+            log.warning("MQTT tls_insecure is set but tls is off: the connection is not encrypted at all")
+        if self.password is not None and not settings.tls:
+            log.warning("MQTT password for %r is sent unencrypted (tls = false): anyone on the network path "
+                        "can read it", settings.username)
 
     def apply(self, client: mqtt.Client) -> None:
         if self.settings.username:

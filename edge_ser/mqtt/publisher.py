@@ -57,6 +57,13 @@ LOGGER_NAME = "edge_ser.mqtt"
 # a dropped connection re-sends little.
 INFLIGHT = 20
 
+# Messages paho may hold for one connection (in flight and queued): the event window, a state,
+# discovery configs and command results, with room to spare. When a broker stops reading (frozen,
+# or a link that stalls without closing), publishing past it fails at once instead of growing
+# memory: events stay in the spool for the next connection, a state is re-sent on connect, and
+# a command result is lost (the sender may ask again).
+MAX_QUEUED = 200
+
 # How often the sender re-checks the connection when nothing wakes it (a safety net only).
 _SENDER_POLL_S = 0.5
 
@@ -121,7 +128,10 @@ class MqttPublisher:
             if settings.discovery
             else []
         )
-        self._spool = Spool(settings.spool_path, settings.spool_max_events)
+        try:
+            self._spool = Spool(settings.spool_path, settings.spool_max_events)
+        except (OSError, sqlite3.Error) as exc:  # not a corrupt file (that is set aside): a path or a full disk
+            raise ConfigError(f"cannot open the event spool {settings.spool_path}: {exc}") from None
         self._handler: CommandHandler | None = None
         self._credentials: Credentials | None = None
 
@@ -261,6 +271,7 @@ class MqttPublisher:
         conn = _Connection(client, generation)
         client.user_data_set(conn)
         client.max_inflight_messages_set(INFLIGHT)
+        client.max_queued_messages_set(MAX_QUEUED)
         client.will_set(self.status_topic, "offline", qos=1, retain=True)
         assert self._credentials is not None  # start() reads them before any connection
         self._credentials.apply(client)

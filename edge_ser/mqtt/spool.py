@@ -13,6 +13,12 @@ deletion of an acknowledged one (re-sent later, which at-least-once consumers al
 ``FULL`` would fsync on every commit; draining a long outage deletes one row per PUBACK, and on
 SD-card storage that fsync rate would stretch a drain of thousands of events into minutes.
 
+A spool file that SQLite cannot read at start (a damaged SD card, a file that is not a database)
+is renamed aside as ``<name>.corrupt-<UTC time>`` with an error in the log, and an empty spool
+takes its place: the daemon must start, and the old file is kept for whoever wants to dig. A
+write that fails (disk full, I/O error) loses that one event: it is counted in ``dropped()`` at
+once and the count is persisted with the next write that succeeds.
+
 ``path=None`` keeps the spool in memory: same semantics within one process, nothing survives it.
 All methods are thread-safe (one connection behind a lock): paho callbacks, the sender thread
 and the audio thread all touch the spool.
@@ -20,12 +26,15 @@ and the audio thread all touch the spool.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
+
+log = logging.getLogger("edge_ser.mqtt")
 
 
 class SpooledEvent(NamedTuple):
@@ -49,6 +58,16 @@ INSERT OR IGNORE INTO counters (name, value) VALUES ('dropped', 0);
 """
 
 
+class _Corrupt(sqlite3.DatabaseError):
+    """PRAGMA quick_check found damage that opening the file did not."""
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # extended code: the primary one is its low byte
+    return isinstance(exc, _Corrupt) or (code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT,
+                                                                              sqlite3.SQLITE_NOTADB))
+
+
 class Spool:
     """SQLite-backed event queue; see the module docstring for the guarantees."""
 
@@ -60,20 +79,52 @@ class Spool:
         self._lock = threading.Lock()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path), check_same_thread=False)
-        if self.path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        # Cached so stats() and the bound check never scan the table; only changed after a commit.
-        self._pending: int = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        self._dropped: int = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            # Only a damaged file is set aside: a full disk or a permission problem is no reason to
+            # give up the events in a good one.
+            if self.path is None or not _is_corruption(exc):
+                raise
+            self._set_aside(exc)
+            self._open()
+        self._unwritten = 0  # events lost to failed writes, not yet added to the persisted counter
         # A smaller bound than the previous run's backlog applies at once.
         with self._lock:
             with self._db:
                 dropped = self._drop_oldest(self._pending - self.max_events)
             self._pending -= dropped
             self._dropped += dropped
+
+    def _open(self) -> None:
+        """Connect, check the file, create the tables and read the cached counts."""
+        self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path), check_same_thread=False)
+        try:
+            if self.path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            verdict = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise _Corrupt(f"quick_check: {verdict}")
+            self._db.executescript(_SCHEMA)
+            # Cached so stats() and the bound check never scan the table; only changed after a commit.
+            self._pending: int = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            self._dropped: int = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
+
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """Move an unreadable spool file (and its WAL and shared-memory files) out of the way."""
+        assert self.path is not None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = self.path.with_name(self.path.name + suffix)
+            if part.exists():
+                part.replace(aside.with_name(aside.name + suffix))
+        log.error("event spool %s is unreadable (%s): moved it to %s and started an empty spool; "
+                  "events still in it will not be sent", self.path, exc, aside)
 
     def _drop_oldest(self, count: int) -> int:
         """Delete the ``count`` oldest rows and add them to the dropped counter (inside a transaction)."""
@@ -86,15 +137,25 @@ class Spool:
     def append(self, event_id: str, payload: str) -> int:
         """Store one event (committed before returning) and return its row id.
 
-        The insert and the trim share one transaction, so the bound holds even after a crash.
+        The insert and the trim share one transaction, so the bound holds even after a crash. A
+        failed write (disk full) raises ``sqlite3.Error`` and counts the event as dropped.
         """
         with self._lock:
-            with self._db:
-                cur = self._db.execute(
-                    "INSERT INTO events (event_id, payload, created) VALUES (?, ?, ?)",
-                    (event_id, payload, time.time()),
-                )
-                dropped = self._drop_oldest(self._pending + 1 - self.max_events)
+            try:
+                with self._db:
+                    cur = self._db.execute(
+                        "INSERT INTO events (event_id, payload, created) VALUES (?, ?, ?)",
+                        (event_id, payload, time.time()),
+                    )
+                    dropped = self._drop_oldest(self._pending + 1 - self.max_events)
+                    if self._unwritten:  # lost while the disk was full: persisted now that it is not
+                        self._db.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'",
+                                         (self._unwritten,))
+            except sqlite3.Error:
+                self._unwritten += 1
+                self._dropped += 1
+                raise
+            self._unwritten = 0
             self._pending += 1 - dropped
             self._dropped += dropped
             return int(cur.lastrowid or 0)

@@ -10,6 +10,11 @@ from typing import Any
 
 from edge_ser.protocol.payloads import decode_json_object
 
+# Largest ``cmd`` payload read at all. The longest valid command with a long id is ~100 bytes; the
+# bound is checked before decoding, so a hostile client cannot make the MQTT thread parse megabytes
+# (mosquitto's own default limit is 256 MB).
+MAX_COMMAND_BYTES = 1024
+
 # Accepted command names and the canonical command each stands for. The aliases follow the
 # vocabulary of voice-assistant satellites ("mute") so a Home Assistant button can send either.
 COMMAND_ALIASES: dict[str, str] = {
@@ -41,20 +46,24 @@ def parse_command(payload: bytes | bytearray) -> dict[str, Any]:
     Unknown fields are refused rather than ignored so that a typo ("comand") is answered with an
     error instead of doing nothing silently.
     """
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise CommandError(f"payload is {len(payload)} bytes; commands are at most {MAX_COMMAND_BYTES} bytes")
     try:
         data = decode_json_object(bytes(payload))
     except ValueError as exc:
         raise CommandError(f"payload is {exc}") from None
+    except RecursionError:  # `[[[[…` nested deeper than the JSON decoder's recursion limit
+        raise CommandError("payload is nested too deeply to be a command") from None
     cmd_id = data.get("id")
     if cmd_id is not None and (isinstance(cmd_id, bool) or not isinstance(cmd_id, str | int)):
         raise CommandError("'id' must be a string or an integer")
     command = data.get("command")
-    name = command if isinstance(command, str) else None
+    name = command if isinstance(command, str) else None  # a list or object is unhashable: never a name
     unknown = sorted(set(data) - {"command", "id"})
     if unknown:
         raise CommandError(f"unknown field(s) {unknown}; allowed: command, id", cmd_id=cmd_id, command=name)
-    if command not in COMMAND_ALIASES:
+    if name is None or name not in COMMAND_ALIASES:
         raise CommandError(
             f"unknown command {command!r}; expected one of {sorted(COMMAND_ALIASES)}", cmd_id=cmd_id, command=name
         )
-    return {"command": COMMAND_ALIASES[command], "id": cmd_id}
+    return {"command": COMMAND_ALIASES[name], "id": cmd_id}
