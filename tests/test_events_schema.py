@@ -190,10 +190,23 @@ def test_event_stream_offsets_are_optional_and_come_as_a_pair() -> None:
         _validator("event").validate(half)
 
 
-def test_a_seven_class_event_with_stream_offsets_fits_in_512_bytes() -> None:
-    labels = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
-    probs = {k: 0.1429 for k in labels}  # the Labeller's four decimals, every digit used
-    event = _event(device_id="pi-livingroom", seq=123_456_789, probabilities=probs, label="neutral",
-                   stream_start=86399.999, stream_end=86403.567, model_name="ser-ravdess-7", model_version="2.1.0")
+SEVEN_LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]  # the bundled model's
+ROBOT_GROUPS = ["negative", "neutral", "positive"]  # firmware_config/robot.toml
+
+
+@pytest.mark.parametrize(("groups", "offsets"), [(ROBOT_GROUPS, False), ([], True)],
+                         ids=["grouped-mic", "file-with-offsets"])
+def test_the_widest_events_a_valid_config_allows_fit_in_512_bytes(groups: list[str], offsets: bool) -> None:
+    """Every number at its widest, the longest device id config validation lets through, the
+    bundled model's labels: the two shapes the daemon sends (it leaves the stream offsets out of
+    grouped 7-class events, tests/test_daemon_inprocess.py) stay within the MQTT contract's 512 bytes."""
+    noisy = 1 / 7  # 0.14285714285714285: the builder, not the caller, shortens it
+    event = _event(device_id="d" * 16, seq=9_999_999_999, windows=99_999, start=4_102_444_799.0,
+                   end=4_102_444_799.0 + 999.999, probabilities=dict.fromkeys(SEVEN_LABELS, noisy),
+                   label=groups[0] if groups else "surprised", confidence=noisy,
+                   groups=dict.fromkeys(groups, noisy) or None,
+                   stream_start=9_999_999.999 if offsets else None, stream_end=9_999_999.999 if offsets else None,
+                   model_name="edge-ser-7class", model_version="3.0.0")
     _validator("event").validate(event)
+    assert event["confidence"] == 0.143 and set(event["probabilities"].values()) == {0.143}
     assert len(json.dumps(event, separators=(",", ":")).encode()) <= 512  # as MqttPublisher sends it
