@@ -51,6 +51,18 @@ def test_event_matches_schema_and_fields() -> None:
     assert json.loads(json.dumps(event)) == event  # plain JSON types only
 
 
+def test_a_degraded_spool_is_said_in_the_state_and_is_optional_in_the_schema() -> None:
+    fine, lost = _state(), _state(spool_degraded="cannot write the event spool /x: disk full", spool_dropped=3)
+    assert fine["spool"] == {"pending": 0, "dropped": 0, "degraded": False, "error": None}
+    assert lost["spool"] == {"pending": 0, "dropped": 3, "degraded": True,
+                             "error": "cannot write the event spool /x: disk full"}
+    for state in (fine, lost):
+        _validator("state").validate(state)
+    older = copy.deepcopy(fine)
+    del older["spool"]["degraded"], older["spool"]["error"]
+    _validator("state").validate(older)  # a state from before the field is still valid
+
+
 def test_event_without_groups_omits_the_key() -> None:
     event = _event()
     assert "groups" not in event
@@ -115,7 +127,7 @@ def test_state_matches_schema_including_nothing_heard_yet() -> None:
     state = _state(source_ok=False, source_error="mic unplugged", overflows=3, spool_pending=4, spool_dropped=1)
     validator.validate(state)
     assert state["source"] == {"ok": False, "error": "mic unplugged", "overflows": 3}
-    assert state["spool"] == {"pending": 4, "dropped": 1}
+    assert state["spool"] == {"pending": 4, "dropped": 1, "degraded": False, "error": None}
     idle = _state(emotion=None, confidence=None, probabilities={}, listening=False, paused=True)
     validator.validate(idle)
     with pytest.raises(jsonschema.ValidationError):

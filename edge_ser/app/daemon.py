@@ -238,11 +238,19 @@ class Daemon:
                 log.warning("audio source recovered")
             else:
                 log.warning("audio source: %s", health[1])
+        degraded = self._publisher_stats.get("spool_degraded")
+        self._refresh_stats()
+        if self._publisher_stats.get("spool_degraded") != degraded:
+            # Events being lost (or no longer) is news for the state at once, like source trouble.
+            self._state_forced = True
+            degraded = self._publisher_stats.get("spool_degraded")
+            if degraded:
+                log.warning("events are being lost: %s", degraded)
+            else:
+                log.warning("events are no longer being lost")
         now = time.monotonic()
         if self._state_forced or (self._state_due and now - self._last_state >= self.cfg.limits.state_interval_s):
-            forced = self._state_forced
-            self._refresh_stats()
-            self._publish_state(only_if_changed=not forced)
+            self._publish_state(only_if_changed=not self._state_forced)
 
     def _refresh_stats(self) -> None:
         if self.publisher is not None:
@@ -305,6 +313,7 @@ class Daemon:
             model_version=self.classifier.manifest.version, source_ok=health.ok, source_error=health.error,
             overflows=health.overflows, spool_pending=stats.get("spool_pending", 0),
             spool_dropped=stats.get("spool_dropped", 0),
+            spool_degraded=stats.get("spool_degraded"),
             adaptation=None if self.recogniser.adapter is None else self.recogniser.adapter.summary(),
             timestamp=time.time())
 

@@ -211,6 +211,7 @@ class MqttPublisher:
             "connected": self._connected() is not None,
             "spool_pending": self._spool.pending(),
             "spool_dropped": self._spool.dropped(),
+            "spool_degraded": self._spool.degraded(),
             "published": self._published,
         }
 

@@ -162,10 +162,15 @@ def make_state(
     overflows: int = 0,
     spool_pending: int = 0,
     spool_dropped: int = 0,
+    spool_degraded: str | None = None,
     adaptation: Mapping[str, float] | None = None,
     timestamp: float,
 ) -> dict[str, Any]:
-    """Build the retained device state: what a dashboard shows when it connects, without history."""
+    """Build the retained device state: what a dashboard shows when it connects, without history.
+
+    ``spool_degraded`` is why events are being lost right now (a spool that cannot write, or one at
+    its bound), None when they are not: ``spool.degraded`` is then false and ``spool.error`` null.
+    """
     state = {
         "schema": STATE_SCHEMA,
         "device_id": device_id,
@@ -176,7 +181,8 @@ def make_state(
         "paused": bool(paused),
         "timestamp": iso_utc(timestamp),
         "source": {"ok": bool(source_ok), "error": source_error, "overflows": int(overflows)},
-        "spool": {"pending": int(spool_pending), "dropped": int(spool_dropped)},
+        "spool": {"pending": int(spool_pending), "dropped": int(spool_dropped),
+                  "degraded": spool_degraded is not None, "error": spool_degraded},
         "model": _model_block(model_name, model_version),
     }
     if adaptation is not None:
