@@ -24,16 +24,19 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_ser.protocol.payloads import MAX_EVENT_BYTES, compact_json, make_event
+from edge_ser.mqtt.publisher import MqttPublisher
+from edge_ser.mqtt.settings import MqttSettings
+from edge_ser.protocol.payloads import MAX_EVENT_BYTES, compact_json, make_event, make_state
 from edge_ser_testing.broker import MosquittoBroker, wait_until
-
-pytestmark = pytest.mark.slow
+from tests.daemon_process import REPO
+from tests.mqtt_fixtures import MqttCollector
 
 DEVICES = 1000
 EVENTS_PER_DEVICE = 5
@@ -42,6 +45,7 @@ DEVICE_THREADS = 4
 CONSUMERS = 2
 GROUP_TOPIC = "$share/fleet/edge-ser/+/event"
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+BRIDGE_CONF = REPO / "firmware_config" / "mosquitto" / "bridge.conf"
 DEADLINE_S = 50.0  # the whole exchange; the test stays under a minute on a loaded two-core machine
 
 
@@ -170,6 +174,7 @@ def _enough_file_descriptors(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
+@pytest.mark.slow
 def test_a_thousand_devices_lose_no_event_to_a_shared_subscription_that_keeps_up(
         mqtt_broker: MosquittoBroker) -> None:
     _enough_file_descriptors(DEVICES * 4 + 256)
@@ -225,3 +230,66 @@ def test_a_thousand_devices_lose_no_event_to_a_shared_subscription_that_keeps_up
           f"{CONSUMERS} shared-subscription consumers took {shares_taken}, lost 0, duplicates {duplicates}; "
           f"lag median {lags[len(lags) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lags[-1] * 1000:.0f} ms; "
           f"all in {time.monotonic() - began:.1f} s")
+
+
+def _site_broker_with_the_example_bridge(workdir: Path, central: MosquittoBroker) -> MosquittoBroker:
+    """A local broker running firmware_config/mosquitto/bridge.conf as shipped, but pointed at the
+    test's central broker: its address, and without the TLS and login lines (the central broker
+    here is plain and anonymous; TLS itself is tested in tests/test_security.py)."""
+    site = MosquittoBroker(workdir)
+    lines = []
+    for line in BRIDGE_CONF.read_text().splitlines():
+        key = line.split(" ", 1)[0]
+        if key == "address":
+            line = f"address {central.host}:{central.port}"
+        elif (key.startswith("bridge_") and key != "bridge_protocol_version") or key.startswith("remote_user"):
+            continue
+        lines.append(line)
+    site.conf.write_text(site.conf.read_text() + "\n".join(lines) + "\n")
+    return site
+
+
+def test_the_example_bridge_carries_a_device_to_the_central_broker_and_commands_back(
+        tmp_path: Path, mqtt_broker: MosquittoBroker, mqtt_collector: Callable[..., MqttCollector]) -> None:
+    """A real MqttPublisher on a site broker; the site broker bridged to a central one with the
+    shipped example: events reach a shared-subscription consumer on the central broker, the state
+    arrives retained, and a command sent centrally is answered by the device."""
+    central = mqtt_broker
+    site = _site_broker_with_the_example_bridge(tmp_path / "site", central)
+    site.start()
+    publisher = MqttPublisher(MqttSettings(host=site.host, port=site.port, device_id="kitchen-1", discovery=False,
+                                           reconnect_min_s=0.1, reconnect_max_s=0.5),
+                              model_name="edge-ser-7class", model_version="3.0.0", labels=list(LABELS))
+    consumer = GroupConsumer(central, "central-consumer")
+    try:
+        consumer.wait_subscribed()
+        bridge_up = mqtt_collector(central, ["edge-ser/bridges/site-kitchen/state"])
+        wait_until(lambda: bridge_up.payloads("edge-ser/bridges/site-kitchen/state")[-1:] == [b"1"],
+                   what="the bridge's notification on the central broker")
+        publisher.set_command_handler(lambda cmd: {"ok": True})
+        publisher.start()
+        wait_until(lambda: publisher.stats()["connected"], what="the device on the site broker")
+        now = time.time()
+        probabilities = dict.fromkeys(LABELS, 1 / len(LABELS))
+        events = [make_event(device_id="kitchen-1", seq=seq, start=now, end=now + 1, label="neutral",
+                             probabilities=probabilities, windows=2, model_name="edge-ser-7class",
+                             model_version="3.0.0") for seq in range(3)]
+        for event in events:
+            publisher.publish_event(event)
+        publisher.publish_state(make_state(device_id="kitchen-1", emotion="neutral", confidence=0.5,
+                                           probabilities=probabilities, listening=True, paused=False,
+                                           model_name="edge-ser-7class", model_version="3.0.0", timestamp=now))
+        assert publisher.flush(10.0)
+        wait_until(lambda: consumer.count() >= len(events), what="the events on the central broker")
+        assert [json.loads(payload)["event_id"] for _, payload, _ in consumer.received] == \
+            [e["event_id"] for e in events]
+        late = mqtt_collector(central, ["edge-ser/+/state", "edge-ser/+/cmd/result"])  # after the fact
+        state = wait_until(lambda: late.last("edge-ser/kitchen-1/state"), what="the retained state centrally")
+        assert state.retain and state.json()["emotion"] == "neutral"
+        late.publish("edge-ser/kitchen-1/cmd", json.dumps({"command": "status", "id": 7}))
+        answer = wait_until(lambda: late.last("edge-ser/kitchen-1/cmd/result"), what="the command's answer")
+        assert answer.json()["id"] == 7 and answer.json()["ok"] is True
+    finally:
+        consumer.close()
+        publisher.stop(timeout=1.0)
+        site.stop()
