@@ -6,7 +6,8 @@ monitor). PyAudio reaches it through ALSA's "pulse"/"default" devices (libasound
 child process has PULSE_SERVER and PULSE_SOURCE set, which `VirtualMic.env()` provides. The server
 runs as the current user (root included) with its own runtime directory, so it touches nothing of
 the machine's own sound setup, and `stop()`/`start()` restart it on the same socket to simulate a
-microphone that disappears and comes back.
+microphone that disappears and comes back; `unplug()`/`plug_in()` remove and restore the devices
+while the server runs, as when a USB microphone is pulled and plugged in again.
 """
 
 from __future__ import annotations
@@ -80,6 +81,28 @@ class VirtualMic:
         self._proc.kill()
         self._proc.wait(timeout=WAIT_S)
         self._proc = None
+
+    def pactl(self, *args: str) -> str:
+        done = subprocess.run(["pactl", *args], env=self.env(), capture_output=True, text=True, timeout=WAIT_S)
+        assert done.returncode == 0, f"pactl {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def unplug(self) -> None:
+        """Take the microphone away while the server runs, as when the only (USB) microphone of a
+        machine is pulled: unload `vmic` (pactl unload-module) and then `vspk`, whose monitor would
+        otherwise be left as a source, and PulseAudio (16) moves a recording stream whose source
+        goes onto any source that remains instead of ending it."""
+        modules = [line.split("\t") for line in self.pactl("list", "short", "modules").splitlines()]
+        for module, argument in (("module-remap-source", f"source_name={self.source}"),
+                                 ("module-null-sink", f"sink_name={self.sink}")):
+            (index,) = [m[0] for m in modules if m[1] == module and argument in m[2]]
+            self.pactl("unload-module", index)
+
+    def plug_in(self) -> None:
+        """Bring `vspk` and `vmic` back under the same names, so a client asking for them finds them."""
+        self.pactl("load-module", "module-null-sink", f"sink_name={self.sink}", "rate=16000", "channels=1")
+        self.pactl("load-module", "module-remap-source", f"master={self.sink}.monitor", f"source_name={self.source}")
+        self.pactl("set-default-source", self.source)
 
     def play(self, wav: Path) -> subprocess.Popen[bytes]:
         """Start playing a WAV into the virtual speaker (heard on the virtual mic), in real time."""

@@ -108,6 +108,7 @@ def test_command_line_overrides_win_and_are_named_in_errors(tmp_path: Path,
     ("[inference]\nema = 0", "inference.ema: expected a number in (0, 1]"),
     ('[inference.groups]\nneg = ["sad", 3]', "inference.groups.neg: expected array of string"),
     ('[device]\nid = "a/b"', "device.id: expected a non-empty name without '/'"),
+    ('[device]\nid = "living-room-kiosk"', "device.id: expected at most 16 bytes, got 17"),
     ('[log]\nlevel = "loud"', "log.level: expected one of debug, info, warning, error"),
     ("[audio\n", "not valid TOML"),
 ])

@@ -28,7 +28,9 @@ import pytest
 from edge_ser.app.build import open_source
 from edge_ser.app.config import load_config
 from edge_ser.app.daemon import Daemon
+from edge_ser.errors import ConfigError
 from edge_ser.model.classifier import Classifier
+from edge_ser.model.default import DEFAULT_MODEL
 from edge_ser.protocol.payloads import load_schema
 from tests.daemon_process import TINY_MODEL, synthetic_speech_wav
 from tests.mqtt_fixtures import wait_until
@@ -278,3 +280,34 @@ def test_stop_flushes_the_utterance_in_progress_as_the_last_event(tmp_path: Path
     (event,) = publisher.events()
     assert 0 < event["duration_s"] < speech_s - 1.0  # cut short by the stop, not heard to its end
     assert publisher.log[-1].kind == "state" and publisher.log[-1].payload["listening"] is False
+
+
+ROBOT_GROUPS = {"negative": ["sad", "angry", "fearful", "disgust"], "neutral": ["neutral"],
+                "positive": ["happy", "surprised"]}  # firmware_config/robot.toml's
+
+
+def test_grouped_seven_class_events_from_a_file_fit_in_512_bytes_without_stream_offsets(tmp_path: Path) -> None:
+    """The robot profile on the bundled 7-class model, from a file: stream offsets would push the
+    widest event past 512 bytes, so they are left out (a file read at its own pace has right wall
+    times) and every event fits. (The widest numbers and device id: tests/test_events_schema.py.)"""
+    wav = synthetic_speech_wav(tmp_path / "speech.wav", (0, 1), seconds=1.0)
+    publisher = RecordingPublisher()
+    daemon = make_daemon(wav, publisher, realtime=False, model=DEFAULT_MODEL, device_id="robot",
+                         inference__groups=ROBOT_GROUPS)
+    assert daemon.run() == 0
+    events = publisher.events()
+    assert len(events) == 2
+    for event in events:
+        assert set(event["groups"]) == set(ROBOT_GROUPS)
+        assert "stream_start" not in event and "stream_end" not in event
+        assert len(json.dumps(event, separators=(",", ":")).encode()) <= 512  # as MqttPublisher sends it
+
+
+def test_groups_whose_names_cannot_fit_in_an_event_are_refused_at_start(tmp_path: Path) -> None:
+    wav = synthetic_speech_wav(tmp_path / "speech.wav", (0,), seconds=1.0)
+    groups = {f"{name}-{'very-' * 12}long": [name] for name in ("neutral", "happy", "angry")}
+    with pytest.raises(ConfigError) as info:
+        make_daemon(wav, RecordingPublisher(), realtime=False, device_id="d" * 16, inference__groups=groups)
+    message = str(info.value)
+    assert "over the 512 the MQTT contract allows" in message
+    assert "shorten device.id ('dddddddddddddddd'; at most 0 bytes fit" in message and "[inference.groups]" in message

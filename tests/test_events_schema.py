@@ -51,6 +51,18 @@ def test_event_matches_schema_and_fields() -> None:
     assert json.loads(json.dumps(event)) == event  # plain JSON types only
 
 
+def test_a_degraded_spool_is_said_in_the_state_and_is_optional_in_the_schema() -> None:
+    fine, lost = _state(), _state(spool_degraded="cannot write the event spool /x: disk full", spool_dropped=3)
+    assert fine["spool"] == {"pending": 0, "dropped": 0, "degraded": False, "error": None}
+    assert lost["spool"] == {"pending": 0, "dropped": 3, "degraded": True,
+                             "error": "cannot write the event spool /x: disk full"}
+    for state in (fine, lost):
+        _validator("state").validate(state)
+    older = copy.deepcopy(fine)
+    del older["spool"]["degraded"], older["spool"]["error"]
+    _validator("state").validate(older)  # a state from before the field is still valid
+
+
 def test_event_without_groups_omits_the_key() -> None:
     event = _event()
     assert "groups" not in event
@@ -115,7 +127,7 @@ def test_state_matches_schema_including_nothing_heard_yet() -> None:
     state = _state(source_ok=False, source_error="mic unplugged", overflows=3, spool_pending=4, spool_dropped=1)
     validator.validate(state)
     assert state["source"] == {"ok": False, "error": "mic unplugged", "overflows": 3}
-    assert state["spool"] == {"pending": 4, "dropped": 1}
+    assert state["spool"] == {"pending": 4, "dropped": 1, "degraded": False, "error": None}
     idle = _state(emotion=None, confidence=None, probabilities={}, listening=False, paused=True)
     validator.validate(idle)
     with pytest.raises(jsonschema.ValidationError):
@@ -190,10 +202,23 @@ def test_event_stream_offsets_are_optional_and_come_as_a_pair() -> None:
         _validator("event").validate(half)
 
 
-def test_a_seven_class_event_with_stream_offsets_fits_in_512_bytes() -> None:
-    labels = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
-    probs = {k: 0.1429 for k in labels}  # the Labeller's four decimals, every digit used
-    event = _event(device_id="pi-livingroom", seq=123_456_789, probabilities=probs, label="neutral",
-                   stream_start=86399.999, stream_end=86403.567, model_name="ser-ravdess-7", model_version="2.1.0")
+SEVEN_LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]  # the bundled model's
+ROBOT_GROUPS = ["negative", "neutral", "positive"]  # firmware_config/robot.toml
+
+
+@pytest.mark.parametrize(("groups", "offsets"), [(ROBOT_GROUPS, False), ([], True)],
+                         ids=["grouped-mic", "file-with-offsets"])
+def test_the_widest_events_a_valid_config_allows_fit_in_512_bytes(groups: list[str], offsets: bool) -> None:
+    """Every number at its widest, the longest device id config validation lets through, the
+    bundled model's labels: the two shapes the daemon sends (it leaves the stream offsets out of
+    grouped 7-class events, tests/test_daemon_inprocess.py) stay within the MQTT contract's 512 bytes."""
+    noisy = 1 / 7  # 0.14285714285714285: the builder, not the caller, shortens it
+    event = _event(device_id="d" * 16, seq=9_999_999_999, windows=99_999, start=4_102_444_799.0,
+                   end=4_102_444_799.0 + 999.999, probabilities=dict.fromkeys(SEVEN_LABELS, noisy),
+                   label=groups[0] if groups else "surprised", confidence=noisy,
+                   groups=dict.fromkeys(groups, noisy) or None,
+                   stream_start=9_999_999.999 if offsets else None, stream_end=9_999_999.999 if offsets else None,
+                   model_name="edge-ser-7class", model_version="3.0.0")
     _validator("event").validate(event)
+    assert event["confidence"] == 0.143 and set(event["probabilities"].values()) == {0.143}
     assert len(json.dumps(event, separators=(",", ":")).encode()) <= 512  # as MqttPublisher sends it

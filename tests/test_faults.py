@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,12 +68,18 @@ def test_a_full_disk_drops_and_counts_events_and_the_daemon_recovers(
     proc = _limited_daemon([*mqtt_args(mqtt_broker, config), "--file", str(wav), "--loop", "--stdout"],
                            workdir, 64 * 1024)
     try:
-        def dropped() -> int:
+        def spool() -> dict[str, Any]:
             last = collector.last(f"{BASE}/state")
-            return 0 if last is None else int(last.json()["spool"]["dropped"])
+            return {"dropped": 0, "degraded": False} if last is None else dict(last.json()["spool"])
+
+        def dropped() -> int:
+            return int(spool()["dropped"])
 
         wait_until(lambda: dropped() >= 2, timeout=60.0, what="events dropped on the full disk, in the state")
         assert proc.poll() is None, (workdir / "stderr.txt").read_text()
+        degraded = spool()
+        assert degraded["degraded"] is True
+        assert degraded["error"].startswith(f"cannot write the event spool {state / 'spool.sqlite'}: ")
         printed_while_full = len((workdir / "stdout.txt").read_text().splitlines())
         assert "could not spool event" in (workdir / "stderr.txt").read_text()
         received_while_full = len(unique_ids(events_of(collector)))
@@ -80,6 +87,8 @@ def test_a_full_disk_drops_and_counts_events_and_the_daemon_recovers(
         resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         wait_until(lambda: len(unique_ids(events_of(collector))) >= received_while_full + 2, timeout=30.0,
                    what="events delivered again once there is space")
+        wait_until(lambda: spool()["degraded"] is False, what="the degraded flag cleared once writes succeed")
+        assert spool()["error"] is None
         # It kept classifying throughout: every utterance was printed, spooled or not.
         printed = [json.loads(x) for x in (workdir / "stdout.txt").read_text().splitlines()]
         assert len(printed) > printed_while_full

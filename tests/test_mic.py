@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -139,3 +140,39 @@ def test_mic_overflows_are_counted_and_survived(virtual_mic: VirtualMic, monkeyp
                 source.close()
     assert source.health.overflows > 0
     assert source.health.ok
+
+
+def test_microphone_unplugged_and_plugged_in_again_resumes_capture(
+        pulse_factory: Callable[[], VirtualMic], tmp_path: Path, mqtt_broker: MosquittoBroker,
+        mqtt_collector: Callable[..., MqttCollector], daemon_runner: Callable[..., DaemonProcess]) -> None:
+    """The sound server stays up; the microphone goes (pactl unload-module) and comes back, twice."""
+    mic = pulse_factory()
+    collector = mqtt_collector(mqtt_broker, [f"{BASE}/state", f"{BASE}/event"])
+    daemon = daemon_runner(["--device-id", DEVICE, "--mqtt-host", mqtt_broker.host, "--mqtt-port",
+                            str(mqtt_broker.port), "--device", "pulse"], env=mic.env())
+    daemon.wait_for_output("microphone opened")
+
+    def state() -> dict[str, Any]:
+        last = collector.last(f"{BASE}/state")
+        return json.loads(last.payload) if last else {}
+
+    def events() -> int:
+        return len(collector.payloads(f"{BASE}/event"))
+
+    wait_until(lambda: state().get("listening") is True, what="listening before the unplug")
+    for cycle in range(2):
+        mic.unplug()
+        down = wait_until(lambda: (s := state()) and not s["source"]["ok"] and s, what=f"source.ok false ({cycle})")
+        assert down["listening"] is False and down["source"]["error"]
+        jsonschema.validate(down, load_schema("state"))
+        assert daemon.alive
+        mic.plug_in()
+        wait_until(lambda: (s := state()) and s["source"]["ok"] and s["listening"], timeout=45.0,
+                   what=f"source recovered ({cycle})")
+        before = events()
+        mic.play_and_wait(synthetic_speech_wav(tmp_path / f"speech{cycle}.wav", classes=(cycle,)))
+        wait_until(lambda seen=before: events() > seen, what=f"events after replug ({cycle})")
+    assert daemon.alive
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert "Traceback" not in daemon.stderr()

@@ -259,7 +259,8 @@ def test_events_arrive_in_order_and_match_the_schema(
     assert _first_seen([e["event_id"] for e in received]) == [e["event_id"] for e in events]
     assert received[0] == events[0]
     assert not any(m.retain for m in watcher.messages())
-    assert publisher.stats() == {"connected": True, "spool_pending": 0, "spool_dropped": 0, "published": 30}
+    assert publisher.stats() == {"connected": True, "spool_pending": 0, "spool_dropped": 0,
+                                 "spool_degraded": None, "published": 30}
 
 
 def test_broker_outage_mid_stream_loses_nothing_and_keeps_order(
@@ -352,7 +353,8 @@ def test_spool_overflow_drops_the_oldest_and_counts(
     events = [_event(seq) for seq in range(8)]
     for event in events:
         publisher.publish_event(event)
-    assert publisher.stats() == {"connected": False, "spool_pending": 5, "spool_dropped": 3, "published": 0}
+    assert publisher.stats() == {"connected": False, "spool_pending": 5, "spool_dropped": 3, "published": 0,
+                                 "spool_degraded": "event spool full (5 events): each new event drops the oldest"}
 
     publisher.start()
     wait_until(lambda: len(_event_ids(watcher)) >= 5, what="surviving events")

@@ -58,7 +58,7 @@ def _only(folder: Path, pattern: str) -> Path:
 def test_the_wheel_carries_the_profiles_the_unit_and_both_licences(dist: Path) -> None:
     names = set(zipfile.ZipFile(_only(dist, "*.whl")).namelist())
     for profile in ("rpi4.toml", "rpi-zero2w.toml", "kiosk-x86.toml", "robot.toml", "edge-ser.service",
-                    "README.md", "mosquitto/acl", "mosquitto/mosquitto.conf"):
+                    "README.md", "mosquitto/acl", "mosquitto/mosquitto.conf", "mosquitto/bridge.conf"):
         assert f"edge_ser/firmware_config/{profile}" in names
     assert {"edge_ser/model/bundled/default.tflite", "edge_ser/protocol/schemas/event.json"} <= names
     meta = zipfile.ZipFile(_only(dist, "*.whl")).read("edge_ser-0.1.0.dist-info/METADATA").decode()

@@ -44,6 +44,17 @@ def test_overflow_drops_oldest_and_counts() -> None:
     assert spool.dropped() == 4
 
 
+def test_a_spool_at_its_bound_is_degraded_until_it_drains() -> None:
+    spool = Spool(None, 3)
+    for i in range(2):
+        spool.append(f"e{i}", "{}")
+    assert spool.degraded() is None
+    spool.append("e2", "{}")  # full: the next event would drop the oldest
+    assert spool.degraded() == "event spool full (3 events): each new event drops the oldest"
+    spool.remove([row.row_id for row in spool.peek(0, 1)])
+    assert spool.degraded() is None
+
+
 def test_file_spool_survives_reopen_with_counter(tmp_path: Path) -> None:
     path = tmp_path / "state" / "spool.sqlite"  # parent created on demand
     spool = Spool(path, 4)
@@ -152,8 +163,10 @@ def test_a_failed_write_counts_the_event_as_dropped_and_persists_the_count_later
     with pytest.raises(sqlite3.Error):
         spool.append("lost", "x" * 100_000)  # needs pages the "disk" does not have
     assert spool.dropped() == 1 and spool.pending() == 1
+    assert f"cannot write the event spool {path}: database or disk is full" == spool.degraded()
     spool._db.execute("PRAGMA max_page_count = 1073741823")  # space is back
     spool.append("after", "{}")
+    assert spool.degraded() is None
     assert _ids(spool) == ["before", "after"]
     spool.close()
     assert Spool(path, 1000).dropped() == 1  # persisted with the first write that succeeded

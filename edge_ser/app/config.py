@@ -32,6 +32,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
 SPOOL_FILE = "spool.sqlite"
 CLI = "command line"
+MAX_DEVICE_ID_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class DeviceConfig:
         if not self.id or any(c in self.id for c in "/+# "):
             raise ConfigError(f"device.id: expected a non-empty name without '/', '+', '#' or spaces, "
                               f"got {self.id!r}")
+        # Every event carries the id, and an event must fit in 512 bytes (docs/DESIGN.md §7).
+        if len(self.id.encode()) > MAX_DEVICE_ID_BYTES:
+            raise ConfigError(f"device.id: expected at most {MAX_DEVICE_ID_BYTES} bytes, got "
+                              f"{len(self.id.encode())} in {self.id!r}")
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from typing import Any, Protocol, TextIO
 from edge_ser.app.adaptation_store import AdaptationStore
 from edge_ser.app.config import Config
 from edge_ser.audio.source import AudioSource
+from edge_ser.errors import ConfigError
 from edge_ser.model.classifier import Classifier
-from edge_ser.protocol.payloads import make_event, make_state
+from edge_ser.protocol.payloads import MAX_EVENT_BYTES, largest_event_bytes, make_event, make_state
 from edge_ser.recognise.labelling import Ema, Labeller, Verdict
 from edge_ser.recognise.recogniser import Output, Recogniser, SampleClock, UtteranceEnded, WindowScored
 
@@ -123,9 +124,8 @@ class Daemon:
         self.events = 0
         # Samples the source has delivered, paused ones included: with the Recogniser's own count
         # (reset on pause) it places an utterance in a file or stdin stream, whose wall times crowd
-        # together when it is read faster than real time. A microphone's wall times are the truth,
-        # and its events stay as they were (a grouped 7-class event is ~505 of its 512 bytes).
-        self._stream_offsets = cfg.audio.source != "mic"
+        # together when it is read faster than real time. A microphone's wall times are the truth.
+        self._stream_offsets = self._check_event_size(cfg, classifier)
         self._source_samples = 0
         self._stopping = threading.Event()
         self._paused = False  # as last commanded (MQTT thread)
@@ -137,6 +137,34 @@ class Daemon:
         self._last_state = 0.0
         self._last_published: dict[str, Any] | None = None  # the state's non-continuous fields, as last sent
         self._last_health: tuple[bool, str | None] = (True, None)
+
+    @staticmethod
+    def _check_event_size(cfg: Config, classifier: Classifier) -> bool:
+        """Whether events carry stream offsets; ConfigError if even events without them could
+        exceed MAX_EVENT_BYTES with this device id, these label groups and this model.
+
+        Stream offsets are the one part of an event that gives way: a file or stdin source read at
+        its own pace has right wall times anyway, while a device id and groups are the user's
+        choice, so a configuration that cannot fit is refused at start rather than in the field.
+        """
+        names: dict[str, Any] = dict(device_id=cfg.device.id, labels=classifier.labels,
+                                     groups=list(cfg.inference.groups), model_name=classifier.manifest.name,
+                                     model_version=classifier.manifest.version)
+        largest = largest_event_bytes(**names, stream_offsets=False)
+        if largest > MAX_EVENT_BYTES:
+            spare = len(cfg.device.id.encode()) - (largest - MAX_EVENT_BYTES)
+            raise ConfigError(
+                f"{cfg.origin}: events could reach {largest} bytes, over the {MAX_EVENT_BYTES} the MQTT contract "
+                f"allows: shorten device.id ({cfg.device.id!r}; at most {max(0, spare)} bytes fit with this model) "
+                f"or the names in [inference.groups]")
+        if cfg.audio.source == "mic":
+            return False
+        if largest_event_bytes(**names, stream_offsets=True) > MAX_EVENT_BYTES:
+            log.info("events leave out stream_start/stream_end: with these label groups they would not fit in "
+                     "%d bytes (wall-clock start/end are right unless the source is read faster than real time)",
+                     MAX_EVENT_BYTES)
+            return False
+        return True
 
     # ------------------------------------------------------------------ control (any thread)
 
@@ -210,11 +238,19 @@ class Daemon:
                 log.warning("audio source recovered")
             else:
                 log.warning("audio source: %s", health[1])
+        degraded = self._publisher_stats.get("spool_degraded")
+        self._refresh_stats()
+        if self._publisher_stats.get("spool_degraded") != degraded:
+            # Events being lost (or no longer) is news for the state at once, like source trouble.
+            self._state_forced = True
+            degraded = self._publisher_stats.get("spool_degraded")
+            if degraded:
+                log.warning("events are being lost: %s", degraded)
+            else:
+                log.warning("events are no longer being lost")
         now = time.monotonic()
         if self._state_forced or (self._state_due and now - self._last_state >= self.cfg.limits.state_interval_s):
-            forced = self._state_forced
-            self._refresh_stats()
-            self._publish_state(only_if_changed=not forced)
+            self._publish_state(only_if_changed=not self._state_forced)
 
     def _refresh_stats(self) -> None:
         if self.publisher is not None:
@@ -277,6 +313,7 @@ class Daemon:
             model_version=self.classifier.manifest.version, source_ok=health.ok, source_error=health.error,
             overflows=health.overflows, spool_pending=stats.get("spool_pending", 0),
             spool_dropped=stats.get("spool_dropped", 0),
+            spool_degraded=stats.get("spool_degraded"),
             adaptation=None if self.recogniser.adapter is None else self.recogniser.adapter.summary(),
             timestamp=time.time())
 

@@ -49,7 +49,7 @@ from edge_ser.mqtt.discovery import discovery_messages
 from edge_ser.mqtt.settings import MqttSettings
 from edge_ser.mqtt.spool import Spool
 from edge_ser.protocol.commands import CommandError, parse_command
-from edge_ser.protocol.payloads import CMD_RESULT_SCHEMA, make_cmd_result
+from edge_ser.protocol.payloads import CMD_RESULT_SCHEMA, compact_json, make_cmd_result
 
 LOGGER_NAME = "edge_ser.mqtt"
 
@@ -177,7 +177,7 @@ class MqttPublisher:
         event_id = event.get("event_id")
         if not isinstance(event_id, str) or not event_id:
             raise ValueError("event needs a non-empty string 'event_id'")
-        payload = json.dumps(event, separators=(",", ":"), allow_nan=False)
+        payload = compact_json(event)
         try:
             self._spool.append(event_id, payload)
         except sqlite3.Error as exc:
@@ -190,7 +190,7 @@ class MqttPublisher:
 
         Like ``publish_event``, raises ``ValueError`` for a state that is not strict JSON (NaN).
         """
-        payload = json.dumps(state, separators=(",", ":"), allow_nan=False)
+        payload = compact_json(state)
         with self._state_lock:
             self._state_payload = payload
             conn = self._connected()
@@ -211,6 +211,7 @@ class MqttPublisher:
             "connected": self._connected() is not None,
             "spool_pending": self._spool.pending(),
             "spool_dropped": self._spool.dropped(),
+            "spool_degraded": self._spool.degraded(),
             "published": self._published,
         }
 

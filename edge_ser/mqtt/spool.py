@@ -17,7 +17,9 @@ A spool file that SQLite cannot read at start (a damaged SD card, a file that is
 is renamed aside as ``<name>.corrupt-<UTC time>`` with an error in the log, and an empty spool
 takes its place: the daemon must start, and the old file is kept for whoever wants to dig. A
 write that fails (disk full, I/O error) loses that one event: it is counted in ``dropped()`` at
-once and the count is persisted with the next write that succeeds.
+once and the count is persisted with the next write that succeeds. ``degraded()`` says in words
+when events are being lost (the last write failed, or the spool is at its bound and every new
+event drops the oldest), and is None again once that stops, so the state can say so.
 
 ``path=None`` keeps the spool in memory: same semantics within one process, nothing survives it.
 All methods are thread-safe (one connection behind a lock): paho callbacks, the sender thread
@@ -89,6 +91,7 @@ class Spool:
             self._set_aside(exc)
             self._open()
         self._unwritten = 0  # events lost to failed writes, not yet added to the persisted counter
+        self._write_error: str | None = None  # why the last append failed; None once one succeeds
         # A smaller bound than the previous run's backlog applies at once.
         with self._lock:
             with self._db:
@@ -151,11 +154,13 @@ class Spool:
                     if self._unwritten:  # lost while the disk was full: persisted now that it is not
                         self._db.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'",
                                          (self._unwritten,))
-            except sqlite3.Error:
+            except sqlite3.Error as exc:
                 self._unwritten += 1
                 self._dropped += 1
+                self._write_error = f"cannot write the event spool {self.path or ':memory:'}: {exc}"
                 raise
             self._unwritten = 0
+            self._write_error = None
             self._pending += 1 - dropped
             self._dropped += dropped
             return int(cur.lastrowid or 0)
@@ -190,6 +195,15 @@ class Spool:
         """Events dropped by the bound over the spool file's whole life (persisted)."""
         with self._lock:
             return self._dropped
+
+    def degraded(self) -> str | None:
+        """Why events are being lost right now, or None: a failing write, or a full spool."""
+        with self._lock:
+            if self._write_error is not None:
+                return self._write_error
+            if self._pending >= self.max_events:
+                return f"event spool full ({self.max_events} events): each new event drops the oldest"
+            return None
 
     def close(self) -> None:
         with self._lock:

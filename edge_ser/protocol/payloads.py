@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge_ser.recognise.labelling import UNCERTAIN
+from edge_ser.recognise.labelling import PROBABILITY_DECIMALS, UNCERTAIN
 
 EVENT_SCHEMA = "edge-ser/event/1"
 STATE_SCHEMA = "edge-ser/state/1"
 CMD_RESULT_SCHEMA = "edge-ser/cmd_result/1"
+
+# The MQTT contract's bound on one event as sent (compact JSON, UTF-8): small enough for the most
+# constrained broker and client buffers in a fleet, and for a fleet consumer to size its queues.
+MAX_EVENT_BYTES = 512
 
 _SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
@@ -38,6 +42,16 @@ def iso_utc(t: float) -> str:
     """
     dt = datetime.fromtimestamp(t, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def compact_json(payload: Mapping[str, Any]) -> str:
+    """The one wire encoding of a payload: no spaces, strict JSON (NaN is a ValueError, not a token
+    a consumer's parser may reject); what ``MAX_EVENT_BYTES`` is measured on."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def _probability(p: float) -> float:
+    return round(float(p), PROBABILITY_DECIMALS)
 
 
 def _model_block(model_name: str, model_version: str) -> dict[str, str]:
@@ -85,17 +99,52 @@ def make_event(
         "end": iso_utc(end),
         "duration_s": round(max(0.0, end - start), 3),
         "label": label,
-        "confidence": float(probabilities[label] if confidence is None else confidence),
-        "probabilities": {k: float(v) for k, v in probabilities.items()},
+        "confidence": _probability(probabilities[label] if confidence is None else confidence),
+        "probabilities": {k: _probability(v) for k, v in probabilities.items()},
         "windows": int(windows),
         "model": _model_block(model_name, model_version),
     }
     if groups:
-        event["groups"] = {k: float(v) for k, v in groups.items()}
+        event["groups"] = {k: _probability(v) for k, v in groups.items()}
     if stream_start is not None and stream_end is not None:
         event["stream_start"] = round(max(0.0, stream_start), 3)
         event["stream_end"] = round(max(0.0, stream_end), 3)
     return event
+
+
+def largest_event_bytes(
+    *,
+    device_id: str,
+    labels: Sequence[str],
+    groups: Sequence[str],
+    model_name: str,
+    model_version: str,
+    stream_offsets: bool,
+) -> int:
+    """The size of the largest event these names can produce, as sent: every number at its widest.
+
+    The names are the only part of an event a configuration can make long; the rest is bounded by
+    the builder (three-decimal probabilities, millisecond times, a UUID). So the daemon can check
+    ``MAX_EVENT_BYTES`` once at start instead of finding an oversized event in the field.
+    """
+    names = [*labels, *groups, UNCERTAIN]
+    widest = 0.111  # "0.111": the longest a rounded probability prints
+    event = make_event(
+        device_id=device_id,
+        seq=9_999_999_999,  # ten digits: centuries of utterances
+        start=4_102_444_799.0,  # 2099-12-31T23:59:59Z
+        end=4_102_444_799.0 + 999.999,
+        label=max(names, key=lambda name: len(compact_json({"": name}))),
+        confidence=widest,
+        probabilities=dict.fromkeys(labels, widest),
+        windows=99_999,
+        model_name=model_name,
+        model_version=model_version,
+        groups=dict.fromkeys(groups, widest),
+        stream_start=9_999_999.999 if stream_offsets else None,  # 115 days into a stream
+        stream_end=9_999_999.999 if stream_offsets else None,
+    )
+    return len(compact_json(event).encode())
 
 
 def make_state(
@@ -113,10 +162,15 @@ def make_state(
     overflows: int = 0,
     spool_pending: int = 0,
     spool_dropped: int = 0,
+    spool_degraded: str | None = None,
     adaptation: Mapping[str, float] | None = None,
     timestamp: float,
 ) -> dict[str, Any]:
-    """Build the retained device state: what a dashboard shows when it connects, without history."""
+    """Build the retained device state: what a dashboard shows when it connects, without history.
+
+    ``spool_degraded`` is why events are being lost right now (a spool that cannot write, or one at
+    its bound), None when they are not: ``spool.degraded`` is then false and ``spool.error`` null.
+    """
     state = {
         "schema": STATE_SCHEMA,
         "device_id": device_id,
@@ -127,7 +181,8 @@ def make_state(
         "paused": bool(paused),
         "timestamp": iso_utc(timestamp),
         "source": {"ok": bool(source_ok), "error": source_error, "overflows": int(overflows)},
-        "spool": {"pending": int(spool_pending), "dropped": int(spool_dropped)},
+        "spool": {"pending": int(spool_pending), "dropped": int(spool_dropped),
+                  "degraded": spool_degraded is not None, "error": spool_degraded},
         "model": _model_block(model_name, model_version),
     }
     if adaptation is not None:
