@@ -132,7 +132,7 @@ def test_mic_overflows_are_counted_and_survived(virtual_mic: VirtualMic, monkeyp
     after_stall = 0
     for chunk in source.chunks():
         if source.opened and source.health.overflows == 0 and after_stall == 0:
-            time.sleep(2.5)  # the daemon is busy: the callback keeps queueing
+            time.sleep(6.0)  # the daemon is busy: the callback keeps queueing (beyond any ALSA/Pulse buffer)
             after_stall = 1
         elif after_stall:
             after_stall += len(chunk)

@@ -1,20 +1,16 @@
-"""Security promises of SECURITY.md, checked against the real daemon, a real broker and systemd.
+"""Security promises of SECURITY.md, checked against the real daemon and a real broker.
 
 * A password never leaves its file: not in logs, published payloads, the state directory, error
   messages or the process' arguments.
 * Nothing audio-like is published or written during a run: no audio files, only small payloads.
 * TLS verifies the broker's certificate unless the user explicitly and visibly opts out.
-* The systemd unit parses cleanly and its hardening keeps systemd's exposure score "OK".
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -75,9 +71,12 @@ def test_a_run_leaks_no_password_and_nothing_audio_like(
     leaks = [where for where, text in places.items() if PASSWORD in text]
     assert leaks == [], f"password found in {leaks}"
 
-    # Privacy by default: the state directory holds the spool and the counter, nothing else.
+    # Privacy by default: the state directory holds the spool, the device's counter and (for a model
+    # that adapts to its speaker) the adaptation statistics, a few numbers that are not audio.
     names = {p.name for p in state_dir.iterdir()}
-    assert names <= {"spool.sqlite", "spool.sqlite-wal", "spool.sqlite-shm", "seq"}, names
+    assert names <= {"spool.sqlite", "spool.sqlite-wal", "spool.sqlite-shm", "adaptation.json"} | {
+        n for n in names if n.startswith("seq.")}, names
+    assert len([n for n in names if n.startswith("seq.")]) == 1, names
     assert not [p for p in state_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]
     sizes = {m.topic: len(m.payload) for m in collector.messages()}
     assert max(sizes.values()) <= MAX_PAYLOAD, sizes
@@ -110,22 +109,3 @@ def test_a_password_without_tls_is_warned_about(tmp_path: Path, caplog: pytest.L
     warnings = [r.getMessage() for r in caplog.records]
     assert any("sent unencrypted" in w for w in warnings), warnings
     assert not any(PASSWORD in w for w in warnings)
-
-
-def test_systemd_unit_verifies_and_its_hardening_scores_ok(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
-    unit = (REPO / "firmware_config" / "edge-ser.service").read_text()
-    # verify insists that ExecStart exists: point it at this interpreter instead of /opt/edge-ser.
-    unit = unit.replace("ExecStart=/opt/edge-ser/.venv/bin/edge-ser", f"ExecStart={sys.executable} -m edge_ser")
-    assert f"ExecStart={sys.executable}" in unit
-    path = tmp_path / "edge-ser.service"
-    path.write_text(unit)
-    verify = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=120)
-    assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
-    # Exposure 0 (locked down) .. 10 (unsafe); --threshold fails above it. The unit scores 3.5,
-    # "OK": it needs the network and the sound devices, so it cannot score lower.
-    security = subprocess.run([analyze, "security", "--offline=true", "--threshold=40", str(path)],
-                              capture_output=True, text=True, timeout=120)
-    assert security.returncode == 0, security.stdout[-2000:] + security.stderr
