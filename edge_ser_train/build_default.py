@@ -35,7 +35,9 @@ def cv_summary(path: Path) -> dict | None:
     if not path.is_file():
         return None
     report = json.loads(path.read_text())
-    return {"protocol": f"speaker-independent {report['settings']['folds']}-fold CV by actor, clip level",
+    protocol = (f"speaker-independent, clip level: {report['settings']['folds']}-fold CV by speaker within every "
+                f"corpus" + (" and leave-one-corpus-out" if report["settings"].get("protocol") == "both" else ""))
+    return {"protocol": protocol,
             "summary": report["summary"],
             "pooled_int8_per_class_recall": report["pooled_clip"]["int8"]["per_class_recall"]}
 

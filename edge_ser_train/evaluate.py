@@ -18,8 +18,9 @@ from edge_ser_train.metrics import clip_probabilities, predictions, scores
 
 
 def level_scores(probs: np.ndarray, data: ExampleSet, labels: tuple[str, ...]) -> dict[str, Any]:
-    """Clip-level (headline, windows averaged per clip as on the device) and window-level scores."""
-    clips = np.unique(data.clip)
+    """Clip-level (headline, windows averaged per clip as on the device; a clip of the set's speakers
+    without windows is an error) and window-level scores."""
+    clips = data.clips()
     clip_pred = predictions(clip_probabilities(probs, data.clip, clips))
     window_pred = predictions(probs)
     return {"clip": scores(data.clip_label[clips], clip_pred, labels),

@@ -79,6 +79,15 @@ class ExampleSet:
     # (windows,) first frame of each window in its clip (negative: padded at the clip's start), so
     # speaker adaptation counts every frame once, as the device does; None where nothing adapts.
     start: np.ndarray | None = None
+    # The speakers this set was selected for: their clips count in the scores even where the gate
+    # cut no window (a miss, not a missing row). None: the clips that have windows.
+    speakers: tuple[str, ...] | None = None
+
+    def clips(self) -> np.ndarray:
+        """The clip ids this set is scored on: every clip of its speakers, windows or not."""
+        if self.speakers is None:
+            return np.unique(self.clip)
+        return np.flatnonzero(np.isin(self.clip_speaker, list(self.speakers)))
 
     @property
     def clip_corpus(self) -> np.ndarray:
@@ -91,11 +100,13 @@ class ExampleSet:
 
     def select_speakers(self, speakers: Sequence[str], copies: bool = True) -> ExampleSet:
         """The windows of these speakers' clips (clip indices stay global)."""
+        if self.speakers is not None:  # a subset of a subset: never more speakers than it had
+            speakers = [sp for sp in speakers if sp in self.speakers]
         keep = np.isin(self.clip_speaker[self.clip], list(speakers))
         if not copies:
             keep &= self.copy == 0
         return replace(self, x=self.x[keep], y=self.y[keep], clip=self.clip[keep], copy=self.copy[keep],
-                       start=None if self.start is None else self.start[keep])
+                       start=None if self.start is None else self.start[keep], speakers=tuple(speakers))
 
 
 Windows = tuple[np.ndarray, np.ndarray]  # (n, frames, coefficients) float32, (n,) first frames

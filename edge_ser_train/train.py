@@ -80,7 +80,7 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
     tflite = to_int8_tflite(model, calibration, seed=s.train.seed)
     comparison = compare(model, tflite, test, labels)
     result = comparison.to_dict()
-    test_clips = np.unique(test.clip)
+    test_clips = test.clips()
     held_out = HeldOut(comparison.int8_probs, test.clip, test_clips, test.clip_label[test_clips])
     corpora = sorted({corpus_of(sp) for sp in test_speakers})
     result["corpora"] = ({corpora[0]: {"float": result["float"], "int8": result["int8"]}} if len(corpora) == 1 else

@@ -111,3 +111,20 @@ def test_summarise_names_a_folder_without_folds(tmp_path: Path, capsys: pytest.C
     assert main([str(tmp_path / "loco")]) == 2
     assert capsys.readouterr().err == (f"summarise: error: no cross-validation folds in {tmp_path / 'loco'} "
                                        "(leave-one-corpus-out only: see report.md there)\n")
+
+
+def test_a_test_clip_without_speech_windows_counts_as_a_miss() -> None:
+    """Three clips of speaker a, one of b; a's third clip gave the gate nothing. Scored for a, that
+    clip is an error (UA over a's two labels: 1/1 and 1/2), not a row left out (which would give 1.0)."""
+    from edge_ser_train.evaluate import level_scores
+    from edge_ser_train.examples import ExampleSet
+
+    x = np.zeros((3, 4, 2), np.float32)
+    data = ExampleSet(x, np.array([0, 1, 1]), np.array([0, 1, 3]), np.zeros(3, np.int16),
+                      np.array([0, 1, 1, 1]), np.array(["a", "a", "a", "b"]))
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    only_a = data.select_speakers(["a"])
+    assert only_a.clips().tolist() == [0, 1, 2]
+    assert level_scores(probs[:2], only_a, ("x", "y"))["clip"]["ua"] == 0.75
+    # selecting again within it never brings b's clips back
+    assert only_a.select_speakers(["a", "b"]).clips().tolist() == [0, 1, 2]
