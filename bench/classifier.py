@@ -40,7 +40,8 @@ def real_windows(ctx: Context) -> np.ndarray:
     """Normalised speech windows exactly as the device would classify them."""
     m = ctx.model.manifest
     signal = ctx.speech.signals[max(ctx.speech.signals)]
-    windows = speech_windows(signal, m.features, GateConfig(), WindowSpec(m.window_frames, m.hop_frames))
+    windows = speech_windows(signal, m.features, GateConfig(), WindowSpec(m.window_frames, m.hop_frames),
+                             adaptation=m.adaptation)
     if not windows:
         raise RuntimeError("the benchmark speech produced no analysis windows")
     return np.stack([w.features for w in windows])

@@ -1,8 +1,9 @@
 """Soak: hours of speech through the daemon's whole loop as fast as the machine goes, watching for
 leaks. A benchmark, not a unit test (two hours of audio take minutes).
 
-    python -m bench.soak                  # 7200 s of audio (the figure for BENCHMARKS.md)
+    python -m bench.soak                  # 7200 s of audio, the full result with every sample as JSON
     python -m bench.soak --seconds 60     # a quick check that it runs
+    python -m bench.run_all --only soak   # the same 7200 s as a BENCHMARKS.md row (`make bench` runs it)
 
 The daemon is the real one (Recogniser, Labeller, EMA, event and state payloads, sequence file in
 a state directory, rate limit) with the real MQTT publisher's spool in memory; only the broker is
@@ -28,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.context import RAVDESS, SAMPLE_RATE, choose_model, load_speech
+from bench.context import RAVDESS, SAMPLE_RATE, Context, choose_model, load_speech
+from bench.results import Target, figure
 from edge_ser.app.config import load_config
 from edge_ser.app.daemon import Daemon
 from edge_ser.audio.source import AudioSource
@@ -36,8 +38,11 @@ from edge_ser.model.classifier import Classifier
 from edge_ser.mqtt.publisher import MqttPublisher
 from edge_ser.mqtt.settings import MqttSettings
 
+NAME = "soak"
+TITLE = "Soak: two hours of speech through the daemon loop as fast as it goes"
 CHUNK = 1600  # 100 ms, the daemon's default read
 TARGET_RSS_GROWTH_MB = 2.0
+FULL_SECONDS, QUICK_SECONDS = 7200.0, 60.0
 
 
 def process_figures() -> dict[str, float]:
@@ -72,7 +77,7 @@ class LoopedSpeech(AudioSource):
         self.samples.append({"audio_s": sent / SAMPLE_RATE, "wall_s": time.monotonic(), **process_figures()})
 
 
-def run(seconds: float, every: float, warmup: float, model: Path | None) -> dict[str, Any]:
+def soak(seconds: float, every: float, warmup: float, model: Path | None) -> dict[str, Any]:
     choice = choose_model(model)
     if choice.path is None:
         raise SystemExit(f"bench.soak: {choice.note}")
@@ -106,6 +111,24 @@ def run(seconds: float, every: float, warmup: float, model: Path | None) -> dict
     }
 
 
+def run(ctx: Context) -> dict[str, Any]:
+    """bench.run_all's entry: two hours of audio (a minute with --quick), the leak figures as rows."""
+    seconds = QUICK_SECONDS if ctx.quick else FULL_SECONDS
+    result = soak(seconds, every=seconds / 30, warmup=min(300.0, seconds / 2), model=ctx.model.path)
+    detail = (f"{result['audio_s']:.0f} s of audio in {result['wall_s']:.0f} s ({result['speed_x_realtime']:.0f}x "
+              f"real time), {result['events']} events; from {result['warmup_audio_s']:.0f} s of audio on")
+    figures = [
+        figure("rss_growth_mb", "RSS growth after warm-up", result["rss_growth_mb"], "MB",
+               Target("<=", TARGET_RSS_GROWTH_MB), f"{result['rss_mb_after_warmup']} -> {result['rss_mb_end']} MB; "
+               + detail),
+        figure("fd_growth", "Open file descriptors, growth", result["fds"][1] - result["fds"][0], "",
+               Target("<=", 0), f"{result['fds'][0]} -> {result['fds'][1]}"),
+        figure("thread_growth", "Threads, growth", result["threads"][1] - result["threads"][0], "",
+               Target("<=", 0), f"{result['threads'][0]} -> {result['threads'][1]}"),
+    ]
+    return {"figures": figures, "timings": {}, "soak": {k: v for k, v in result.items() if k != "samples"}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=7200.0, help="audio to push through (default 2 h)")
@@ -114,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, help="int8 .tflite (default: the bundled model)")
     p.add_argument("--out", type=Path, help="write the full result (with every sample) as JSON here")
     args = p.parse_args(argv)
-    result = run(args.seconds, args.every, min(args.warmup, args.seconds / 2), args.model)
+    result = soak(args.seconds, args.every, min(args.warmup, args.seconds / 2), args.model)
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     summary = {k: v for k, v in result.items() if k not in ("samples", "speech", "model")}

@@ -29,7 +29,10 @@ BATCH_RATIO = Target("<=", 1.3)
 
 
 def recognise(recogniser: Recogniser, chunks: list[np.ndarray]) -> list[Any]:
+    """One run from the same start: a fresh stream and, for a model that adapts to its speaker,
+    the prior again (otherwise each run would hear the audio with the last run's voice in mind)."""
     recogniser.reset()
+    recogniser.reset_adaptation()
     outputs = [item for chunk in chunks for item in recogniser.push(chunk)]
     return outputs + recogniser.flush()
 

@@ -258,9 +258,11 @@ def analyse(recogniser: Recogniser, signal: np.ndarray, chunk: int = 4096) -> Cl
 
 
 def speech_windows(signal: np.ndarray, features: FeatureConfig, gate: GateConfig, spec: WindowSpec,
-                   spectral_transform: SpectralTransform | None = None) -> list[WindowScored]:
+                   spectral_transform: SpectralTransform | None = None,
+                   adaptation: AdaptationConfig | None = None) -> list[WindowScored]:
     """The normalised windows the device would classify in `signal`: the training examples
-    (`spectral_transform`: an augmentation of the power spectrum, e.g. VTLP)."""
-    recogniser = Recogniser(features, gate, spec, spectral_transform=spectral_transform)
+    (`spectral_transform`: an augmentation of the power spectrum, e.g. VTLP; `adaptation`: a model's
+    speaker adaptation, starting from its prior)."""
+    recogniser = Recogniser(features, gate, spec, spectral_transform=spectral_transform, adaptation=adaptation)
     return [w for w in recogniser.run(signal) if isinstance(w, WindowScored)]
 
