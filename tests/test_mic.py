@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 import numpy as np
+import pytest
 
 from edge_ser.audio.mic import MicSource
 from edge_ser.protocol.payloads import load_schema
@@ -96,31 +97,47 @@ def test_virtual_microphone_to_events(virtual_mic: VirtualMic, tmp_path: Path,
     assert "overflow" not in daemon.stderr().lower()
 
 
-def test_microphone_that_vanishes_is_reported_and_reopened(
+@pytest.mark.parametrize(("gone", "back", "cycles"), [("stop", "start", 1), ("unplug", "plug_in", 2)],
+                         ids=["sound-server-dies", "microphone-unplugged"])
+def test_a_microphone_that_goes_away_is_reported_and_reopened(
         pulse_factory: Callable[[], VirtualMic], tmp_path: Path, mqtt_broker: MosquittoBroker,
-        mqtt_collector: Callable[..., MqttCollector], daemon_runner: Callable[..., DaemonProcess]) -> None:
+        mqtt_collector: Callable[..., MqttCollector], daemon_runner: Callable[..., DaemonProcess],
+        gone: str, back: str, cycles: int) -> None:
+    """The sound server dies (the stream stalls) and restarts; or it stays up while the microphone
+    goes (pactl unload-module) and comes back, twice. Either way the state says so, the daemon
+    reopens the microphone by itself and hears speech again."""
     mic = pulse_factory()
     collector = mqtt_collector(mqtt_broker, [f"{BASE}/state", f"{BASE}/event"])
     daemon = daemon_runner(["--device-id", DEVICE, "--mqtt-host", mqtt_broker.host, "--mqtt-port",
                             str(mqtt_broker.port), "--device", "pulse"], env=mic.env())
     daemon.wait_for_output("microphone opened")
 
-    def state() -> dict[str, object]:
+    def state() -> dict[str, Any]:
         last = collector.last(f"{BASE}/state")
         return json.loads(last.payload) if last else {}
 
-    mic.stop()  # the sound server dies: the stream stalls
-    down = wait_until(lambda: (s := state()) and not s["source"]["ok"] and s, what="source.ok false")
-    assert down["listening"] is False and "reconnecting" in str(down["source"]["error"])
-    jsonschema.validate(down, load_schema("state"))
+    def events() -> int:
+        return len(collector.payloads(f"{BASE}/event"))
+
+    wait_until(lambda: state().get("listening") is True, what="listening before the microphone goes")
+    for cycle in range(cycles):
+        getattr(mic, gone)()
+        down = wait_until(lambda: (s := state()) and not s["source"]["ok"] and s, what=f"source.ok false ({cycle})")
+        assert down["listening"] is False and down["source"]["error"]
+        if gone == "stop":
+            assert "reconnecting" in str(down["source"]["error"])
+        jsonschema.validate(down, load_schema("state"))
+        assert daemon.alive
+        getattr(mic, back)()
+        wait_until(lambda: (s := state()) and s["source"]["ok"] and s["listening"], timeout=45.0,
+                   what=f"source recovered ({cycle})")
+        before = events()
+        mic.play_and_wait(synthetic_speech_wav(tmp_path / f"speech{cycle}.wav", classes=((cycle + 2) % 3,)))
+        wait_until(lambda seen=before: events() > seen, what=f"events after it came back ({cycle})")
     assert daemon.alive
-    mic.start()  # back: the daemon reopens it by itself
-    wait_until(lambda: (s := state()) and s["source"]["ok"] and s["listening"], timeout=45.0,
-               what="source recovered")
-    mic.play_and_wait(synthetic_speech_wav(tmp_path / "speech.wav", classes=(2,)))
-    wait_until(lambda: collector.payloads(f"{BASE}/event"), what="events after reconnection")
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
+    assert "Traceback" not in daemon.stderr()
 
 
 def test_mic_overflows_are_counted_and_survived(virtual_mic: VirtualMic, monkeypatch: object) -> None:
@@ -140,39 +157,3 @@ def test_mic_overflows_are_counted_and_survived(virtual_mic: VirtualMic, monkeyp
                 source.close()
     assert source.health.overflows > 0
     assert source.health.ok
-
-
-def test_microphone_unplugged_and_plugged_in_again_resumes_capture(
-        pulse_factory: Callable[[], VirtualMic], tmp_path: Path, mqtt_broker: MosquittoBroker,
-        mqtt_collector: Callable[..., MqttCollector], daemon_runner: Callable[..., DaemonProcess]) -> None:
-    """The sound server stays up; the microphone goes (pactl unload-module) and comes back, twice."""
-    mic = pulse_factory()
-    collector = mqtt_collector(mqtt_broker, [f"{BASE}/state", f"{BASE}/event"])
-    daemon = daemon_runner(["--device-id", DEVICE, "--mqtt-host", mqtt_broker.host, "--mqtt-port",
-                            str(mqtt_broker.port), "--device", "pulse"], env=mic.env())
-    daemon.wait_for_output("microphone opened")
-
-    def state() -> dict[str, Any]:
-        last = collector.last(f"{BASE}/state")
-        return json.loads(last.payload) if last else {}
-
-    def events() -> int:
-        return len(collector.payloads(f"{BASE}/event"))
-
-    wait_until(lambda: state().get("listening") is True, what="listening before the unplug")
-    for cycle in range(2):
-        mic.unplug()
-        down = wait_until(lambda: (s := state()) and not s["source"]["ok"] and s, what=f"source.ok false ({cycle})")
-        assert down["listening"] is False and down["source"]["error"]
-        jsonschema.validate(down, load_schema("state"))
-        assert daemon.alive
-        mic.plug_in()
-        wait_until(lambda: (s := state()) and s["source"]["ok"] and s["listening"], timeout=45.0,
-                   what=f"source recovered ({cycle})")
-        before = events()
-        mic.play_and_wait(synthetic_speech_wav(tmp_path / f"speech{cycle}.wav", classes=(cycle,)))
-        wait_until(lambda seen=before: events() > seen, what=f"events after replug ({cycle})")
-    assert daemon.alive
-    daemon.send(signal.SIGTERM)
-    assert daemon.wait() == 0
-    assert "Traceback" not in daemon.stderr()

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edge_ser.errors import ConfigError
-from edge_ser.features.config import FeatureConfig
+from edge_ser.features.config import FeatureConfig, refuse_unknown_keys
 from edge_ser.features.pitch import PITCH_REFERENCE_HZ, VOICING_THRESHOLD
 
 F0_BIN_OCTAVES = 1 / 24  # quarter-tone bins of the log-F0 histogram
@@ -65,10 +65,7 @@ class AdaptationConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AdaptationConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"adaptation: unknown keys: {', '.join(unknown)}")
+        refuse_unknown_keys(cls, data, "adaptation: unknown keys")
         fields = dict(data)
         for key in ("prior_mean", "prior_var"):
             if isinstance(fields.get(key), list):

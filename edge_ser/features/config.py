@@ -7,6 +7,7 @@ can never be fed features computed differently from the ones it was trained on.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from edge_ser.errors import ConfigError
@@ -25,6 +26,13 @@ PITCH_COLUMNS = 2  # voicing strength, log2(F0 / PITCH_REFERENCE_HZ)
 PITCH_METHODS = ("acf", "spectrum")
 LEGACY_PITCH_METHOD = "acf"  # what a manifest without the key was trained with
 MAX_PITCH_LAG_FRACTION = 0.6  # longest period searched, as a fraction of the frame span
+
+
+def refuse_unknown_keys(cls: type, data: Mapping[str, object], what: str) -> None:
+    """A manifest block with a key its dataclass lacks is a typo or a newer format: say which."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ConfigError(f"{what}: {', '.join(unknown)}")
 
 
 @dataclass(frozen=True)
@@ -118,10 +126,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> FeatureConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown feature config keys: {', '.join(unknown)}")
+        refuse_unknown_keys(cls, data, "unknown feature config keys")
         fields = dict(data)
         # Manifests written before pitch_method existed and with pitch columns were trained with
         # the autocorrelation estimator; reading them with today's default would change the
