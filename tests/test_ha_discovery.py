@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 import pytest
 
+from edge_ser.mqtt.discovery import ENTITIES
 from edge_ser.mqtt.publisher import MqttPublisher
 from edge_ser.mqtt.settings import MqttSettings
 from edge_ser.protocol.payloads import make_state
@@ -47,8 +48,10 @@ class Commands:
 
     def __init__(self) -> None:
         self.paused = False
+        self.received: list[str] = []
 
     def __call__(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        self.received.append(cmd["command"])
         if cmd["command"] in ("pause", "resume"):
             self.paused = cmd["command"] == "pause"
         return {"ok": True, "state": _state(paused=self.paused)}
@@ -64,7 +67,7 @@ def publisher(mqtt_broker: MosquittoBroker) -> Iterator[MqttPublisher]:
 
 def _configs(mqtt_broker: MosquittoBroker, mqtt_collector: Collect) -> dict[str, dict[str, Any]]:
     ha = mqtt_collector(mqtt_broker, [CONFIGS])
-    wait_until(lambda: len(ha.messages()) >= 6, what="retained discovery configs")
+    wait_until(lambda: len(ha.messages()) >= len(ENTITIES), what="retained discovery configs")
     return {m.topic.split("/")[1] + "/" + m.topic.split("/")[3]: m.json() for m in ha.messages()}
 
 
@@ -86,6 +89,18 @@ def test_the_mute_switch_pauses_and_resumes_the_device_and_shows_its_state(
         publisher.publish_state(_state(paused=commands.paused))  # as the daemon does on pause and resume
         state = wait_until(lambda: ha.last(f"{BASE}/state"), what="the state").json()
         assert render(switch["value_template"], state) == shown
+
+
+def test_the_new_speaker_button_resets_the_adaptation(mqtt_broker: MosquittoBroker, mqtt_collector: Collect,
+                                                      publisher: MqttPublisher) -> None:
+    commands = Commands()
+    publisher.set_command_handler(commands)
+    publisher.start()
+    button = _configs(mqtt_broker, mqtt_collector)["button/new_speaker"]
+    ha = mqtt_collector(mqtt_broker, [f"{BASE}/cmd/result"])
+    ha.publish(button["command_topic"], button["payload_press"])  # what HA sends when it is pressed
+    result = json.loads(wait_until(lambda: ha.payloads(f"{BASE}/cmd/result"), what="the command's result")[-1])
+    assert result["command"] == "reset_adaptation" and commands.received == ["reset_adaptation"]
 
 
 def test_diagnostic_entities_read_listening_source_and_spool_from_the_state(
@@ -116,16 +131,17 @@ def test_unregister_removes_every_entity(mqtt_broker: MosquittoBroker, mqtt_coll
                                          publisher: MqttPublisher) -> None:
     publisher.start()
     topics = set(_configs(mqtt_broker, mqtt_collector))
-    assert len(topics) == 6
+    assert len(topics) == len(ENTITIES) == 7
     publisher.stop(timeout=1.0)  # as the README says: stop the daemon first
     watcher = mqtt_collector(mqtt_broker, [CONFIGS])
-    wait_until(lambda: len(watcher.messages()) >= 6, what="the retained configs")
+    wait_until(lambda: len(watcher.messages()) >= len(ENTITIES), what="the retained configs")
     result = subprocess.run([sys.executable, "-m", "edge_ser", "unregister", "--device-id", DEVICE,
                              "--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     # HA's side: an empty payload on each config topic, which is how HA is told to delete an entity.
-    wait_until(lambda: len([m for m in watcher.messages() if m.payload == b""]) >= 6, what="empty configs")
+    wait_until(lambda: len([m for m in watcher.messages() if m.payload == b""]) >= len(ENTITIES),
+               what="empty configs")
     emptied = {m.topic for m in watcher.messages() if m.payload == b""}
     assert emptied == {m.topic for m in watcher.messages() if m.payload}
     assert sorted(line.removeprefix("removed ") for line in result.stdout.splitlines()[:-1]) == sorted(emptied)

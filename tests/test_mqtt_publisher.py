@@ -31,7 +31,8 @@ DEVICE = "dev1"
 BASE = f"edge-ser/{DEVICE}"
 NAMESPACE = f"edge-ser_{DEVICE}"  # unique ids and the HA device: the base topic in the characters HA allows
 HA_TOPICS = [f"homeassistant/{component}/{DEVICE}/{name}/config" for component, name in (
-    ("sensor", "emotion"), ("event", "utterance"), ("switch", "mute"), ("binary_sensor", "listening"),
+    ("sensor", "emotion"), ("event", "utterance"), ("switch", "mute"), ("button", "new_speaker"),
+    ("binary_sensor", "listening"),
     ("binary_sensor", "source"), ("sensor", "spool_pending"))]
 LABELS = ["angry", "happy", "neutral", "sad"]
 MODEL = {"model_name": "ser-test", "model_version": "0.0.1"}

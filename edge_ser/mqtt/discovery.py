@@ -7,6 +7,8 @@ Entities under one HA device:
 * ``switch`` Mute: sends the existing ``pause``/``resume`` commands (by their ``mute``/``unmute``
   aliases) on ``<base>/cmd`` and shows ``paused`` from the state, so it follows the device, not
   what HA last sent (the daemon publishes the state at once on pause and resume);
+* ``button`` New speaker: sends ``reset_adaptation`` (a model that adapts to its speaker forgets
+  the voice statistics; one that does not answers with an error on ``<base>/cmd/result``);
 * diagnostics, read from the retained state: ``binary_sensor`` Listening, ``binary_sensor`` Audio
   source (a *problem* sensor: on while the microphone fails) and ``sensor`` Spool pending (events
   waiting for the broker).
@@ -48,8 +50,8 @@ _EVENT_VALUE_TEMPLATE = (
 )
 
 # (component, object id) of every entity, in the order the configs are sent.
-ENTITIES = (("sensor", "emotion"), ("event", "utterance"), ("switch", "mute"), ("binary_sensor", "listening"),
-            ("binary_sensor", "source"), ("sensor", "spool_pending"))
+ENTITIES = (("sensor", "emotion"), ("event", "utterance"), ("switch", "mute"), ("button", "new_speaker"),
+            ("binary_sensor", "listening"), ("binary_sensor", "source"), ("sensor", "spool_pending"))
 
 
 def node_id(name: str) -> str:
@@ -126,6 +128,12 @@ def discovery_messages(
             "state_on": "ON",
             "state_off": "OFF",
             "icon": "mdi:microphone-off",
+        },
+        "new_speaker": {
+            "name": "New speaker",
+            "command_topic": f"{base_topic}/cmd",
+            "payload_press": json.dumps({"command": "reset_adaptation"}),
+            "icon": "mdi:account-switch",
         },
         "listening": {
             "name": "Listening",
