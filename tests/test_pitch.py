@@ -205,7 +205,8 @@ def test_level_normalisation_removes_only_the_c0_mean(speech_16k: np.ndarray) ->
 @pytest.mark.parametrize("bad", [{"pitch_fmin": 50.0}, {"pitch_fmax": 5000.0},
                                  {"pitch_fmin": 300.0, "pitch_fmax": 200.0}, {"coefficient_scale": (1.0,) * 20},
                                  {"pitch_method": "yin"}, {"pitch_method": "acf", "pitch_fmin": 50.0},
-                                 {"frame_length": 256, "pitch_fmin": 80.0}, {"n_fft": 510, "frame_length": 400}])
+                                 {"frame_length": 256, "pitch_fmin": 80.0}, {"n_fft": 510, "frame_length": 400},
+                                 {"pitch_fmin": 0.0}])  # the fuzzer found 0 dividing by zero (spectrum)
 def test_invalid_pitch_settings_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="invalid feature config"):
         FeatureConfig(pitch=True, **bad)  # type: ignore[arg-type]

@@ -59,7 +59,7 @@ def test_clip_result_is_the_mean_of_the_speech_windows(corpus: Path, tiny_model:
     clip = analyse(Recogniser.from_manifest(clf), np.round(speech_16k * 32768).clip(-32768, 32767) / 32768)
     assert len(row["timeline"]) == len(clip.windows) == row["speech_windows"]
     mean = np.mean([list(w["probabilities"].values()) for w in row["timeline"]], axis=0)
-    np.testing.assert_allclose(list(row["probabilities"].values()), mean, atol=2e-4)
+    np.testing.assert_allclose(list(row["probabilities"].values()), mean, atol=5.01e-4)  # 3 decimals
     np.testing.assert_allclose(list(row["probabilities"].values()), clip.probabilities, atol=1e-4)
     starts = [w["start_s"] for w in row["timeline"]]
     assert starts == sorted(starts) and all(w["end_s"] > w["start_s"] for w in row["timeline"])

@@ -98,7 +98,7 @@ class FeatureConfig:
             problems.append(f"pitch_fmin too low for {span}: its period must overlap itself in a frame")
         if self.pitch_method not in PITCH_METHODS:
             problems.append(f"pitch_method must be one of {PITCH_METHODS}")
-        elif self.pitch and self.pitch_method == "spectrum" and (
+        elif self.pitch and self.pitch_method == "spectrum" and self.pitch_fmin > 0 and (
                 self.n_fft % 4 or self.sample_rate / self.pitch_fmin > self.n_fft / 2 - 4):
             # It reads every other lag of the n_fft-periodic autocorrelation (pitch.py), which
             # turns back at n_fft/2.
