@@ -81,6 +81,8 @@ def test_reset_returns_to_the_prior_and_state_round_trips_through_json() -> None
                                    {"weight": 10, "mean": [0.0] * 3, "square": [1.0] * 3, "f0_weight": 1,
                                     "f0_hist": [1.0]},
                                    {"weight": float("nan"), "mean": [0.0] * 20, "square": [1.0] * 20,
+                                    "f0_weight": 1, "f0_hist": [1.0] * 68},
+                                   {"weight": 10**400, "mean": [0.0] * 20, "square": [1.0] * 20,
                                     "f0_weight": 1, "f0_hist": [1.0] * 68}])
 def test_a_state_that_does_not_fit_is_refused(state: object) -> None:
     adapter = SpeakerAdapter(FEATURES, PRIOR)

@@ -80,6 +80,8 @@ def test_a_model_that_does_not_adapt_refuses_the_command_and_shows_no_block(tmp_
     ("{not json", "cannot restore the speaker adaptation"),
     (json.dumps({"model_sha256": "0" * 64, "state": {}}), "saved for another model"),
     (json.dumps({"model_sha256": None, "state": None}), "saved for another model"),
+    ("[" * 100_000, "cannot restore the speaker adaptation"),  # nested past the JSON parser's recursion
+    (b"\xff\xfe not text".decode("latin-1"), "cannot restore the speaker adaptation"),
 ])
 def test_a_damaged_or_foreign_state_file_starts_from_the_prior(tmp_path: Path, adapting_model: Path,
                                                               caplog: pytest.LogCaptureFixture, content: str,

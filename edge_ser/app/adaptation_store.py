@@ -44,7 +44,7 @@ class AdaptationStore:
                 log.info("%s: saved for another model; starting from this model's prior", self.path)
                 return
             self.adapter.restore(saved.get("state"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ConfigError) as exc:
+        except (OSError, ValueError, RecursionError, ConfigError) as exc:  # ValueError: bad JSON or text
             log.warning("%s: cannot restore the speaker adaptation (%s); starting from the model's prior",
                         self.path, exc)
             return

@@ -176,7 +176,7 @@ class SpeakerAdapter:
             mean = np.asarray(state["mean"], dtype=np.float64)
             square = np.asarray(state["square"], dtype=np.float64)
             hist = np.asarray(state["f0_hist"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ConfigError(f"adaptation state is malformed: {exc}") from None
         shapes_fit = mean.shape == self._mean.shape == square.shape and hist.shape == self._f0_hist.shape
         values = np.concatenate([mean, square, hist, [weight, f0_weight]])
