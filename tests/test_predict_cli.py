@@ -59,8 +59,10 @@ def test_clip_result_is_the_mean_of_the_speech_windows(corpus: Path, tiny_model:
     clip = analyse(Recogniser.from_manifest(clf), np.round(speech_16k * 32768).clip(-32768, 32767) / 32768)
     assert len(row["timeline"]) == len(clip.windows) == row["speech_windows"]
     mean = np.mean([list(w["probabilities"].values()) for w in row["timeline"]], axis=0)
-    np.testing.assert_allclose(list(row["probabilities"].values()), mean, atol=5.01e-4)  # 3 decimals
-    np.testing.assert_allclose(list(row["probabilities"].values()), clip.probabilities, atol=1e-4)
+    # Reported to 3 decimals: a rounded value is within 5e-4 of the exact one, a mean of rounded
+    # window values within 5e-4 of the exact mean.
+    np.testing.assert_allclose(list(row["probabilities"].values()), mean, atol=1.001e-3)
+    np.testing.assert_allclose(list(row["probabilities"].values()), clip.probabilities, atol=5.001e-4)
     starts = [w["start_s"] for w in row["timeline"]]
     assert starts == sorted(starts) and all(w["end_s"] > w["start_s"] for w in row["timeline"])
 
