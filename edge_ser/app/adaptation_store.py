@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
+from edge_ser.app.state_files import write_atomically
 from edge_ser.errors import ConfigError
 from edge_ser.features.adaptation import SpeakerAdapter
 
@@ -58,9 +58,7 @@ class AdaptationStore:
         self._last_save = now
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"model_sha256": self.model_sha256, "state": self.adapter.state()}))
-            os.replace(tmp, self.path)
+            write_atomically(self.path, json.dumps({"model_sha256": self.model_sha256, "state": self.adapter.state()}))
         except OSError as exc:  # a full or read-only disk costs the adaptation's memory, not the daemon
             log.warning("%s: cannot save the speaker adaptation: %s", self.path, exc)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Protocol, TextIO
 
 from edge_ser.app.adaptation_store import AdaptationStore
 from edge_ser.app.config import Config
+from edge_ser.app.state_files import write_atomically
 from edge_ser.audio.source import AudioSource
 from edge_ser.errors import ConfigError
 from edge_ser.model.classifier import Classifier
@@ -69,9 +69,7 @@ class SequenceCounter:
     def take(self) -> int:
         seq, self.next = self.next, self.next + 1
         if self._path is not None:
-            tmp = self._path.with_name(self._path.name + ".tmp")
-            tmp.write_text(str(self.next))
-            os.replace(tmp, self._path)  # atomic: a crash leaves the old or the new number
+            write_atomically(self._path, str(self.next))
         return seq
 
 
@@ -238,12 +236,12 @@ class Daemon:
                 log.warning("audio source recovered")
             else:
                 log.warning("audio source: %s", health[1])
-        degraded = self._publisher_stats.get("spool_degraded")
+        before = self._publisher_stats.get("spool_degraded")
         self._refresh_stats()
-        if self._publisher_stats.get("spool_degraded") != degraded:
+        degraded = self._publisher_stats.get("spool_degraded")
+        if degraded != before:
             # Events being lost (or no longer) is news for the state at once, like source trouble.
             self._state_forced = True
-            degraded = self._publisher_stats.get("spool_degraded")
             if degraded:
                 log.warning("events are being lost: %s", degraded)
             else:
