@@ -110,10 +110,11 @@ class SpeakerAdapter:
         # The prior histogram is one bin at the prior median, as heavy as prior_frames voiced frames.
         self._f0_weight = c.prior_frames
         self._f0_hist = np.zeros(len(self._edges) - 1)
-        self._f0_hist[self._bin(np.log2(c.prior_f0_hz / PITCH_REFERENCE_HZ))] = 1.0
+        self._f0_hist[self._bins(np.log2([c.prior_f0_hz / PITCH_REFERENCE_HZ]))] = 1.0
 
-    def _bin(self, log_f0: float) -> int:
-        return int(np.clip(np.searchsorted(self._edges, log_f0, side="right") - 1, 0, len(self._f0_hist) - 1))
+    def _bins(self, log_f0: np.ndarray) -> np.ndarray:
+        """The histogram bin of each log2(F0 / 150 Hz), values outside the range in the end bins."""
+        return np.clip(np.searchsorted(self._edges, log_f0, side="right") - 1, 0, len(self._edges) - 2)
 
     @property
     def frames(self) -> float:
@@ -135,8 +136,7 @@ class SpeakerAdapter:
             pitch = frames[:, self.features.n_mfcc : self.features.n_mfcc + 2]
             voiced = pitch[pitch[:, 0] >= VOICING_THRESHOLD, 1]
             if len(voiced):
-                bins = np.clip(np.searchsorted(self._edges, voiced, side="right") - 1, 0, len(self._f0_hist) - 1)
-                counts = np.bincount(bins, minlength=len(self._f0_hist))
+                counts = np.bincount(self._bins(voiced), minlength=len(self._f0_hist))
                 total_f0 = self._f0_weight + len(voiced)
                 self._f0_hist = (self._f0_weight * self._f0_hist + counts) / total_f0
                 self._f0_weight = min(total_f0, self.config.horizon_frames)

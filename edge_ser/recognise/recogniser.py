@@ -97,7 +97,7 @@ class Recogniser:
         # The speaker's running statistics outlive a stream reset (a pause, the next file of the
         # same speaker); `reset_adaptation` is what forgets them.
         self.adapter = SpeakerAdapter(features, adaptation) if adaptation is not None else None
-        self._observed_end = 0  # frames before this one have been counted by the adapter
+        self._counted_end = 0  # frames before this one have been counted by the adapter
         if adaptation is None and features.normalisation in SPEAKER_NORMALISATIONS:
             raise ConfigError(f"normalisation {features.normalisation!r} needs an adaptation prior")
 
@@ -135,7 +135,7 @@ class Recogniser:
         self._segmenter.reset()
         self._collected = []
         self._speech_like = False
-        self._observed_end = 0
+        self._counted_end = 0
 
     def reset_adaptation(self) -> None:
         """Forget the voices heard so far: back to the model's prior (a no-op without adaptation)."""
@@ -181,18 +181,18 @@ class Recogniser:
         the device has heard up to its end, never with anything later."""
         if self.adapter is None:
             return normalise_window(window.features, self.features)
-        features, self._observed_end = adapt_and_normalise(self.adapter, window.features, window.start,
-                                                           self._observed_end, self.features)
+        features, self._counted_end = adapt_and_normalise(self.adapter, window.features, window.start,
+                                                           self._counted_end, self.features)
         return features
 
     def _evidence(self, window: Window) -> SpeechEvidence:
-        """The speech-likeness of a window's frames, from their raw (unnormalised) columns, which the
-        segmenter hands over with the window: the level is c0 (the mean log-mel level times
+        """The speech-likeness of a window's frames, from their raw (unnormalised) columns, as the
+        segmenter hands them over: the level is c0 (the mean log-mel level times
         sqrt(n_mels) under the orthonormal DCT), the pitch the model's own pitch columns or, for a
         model without them, the same estimator run on the frames' samples."""
         fs = self.features
         first = max(window.start, 0)  # the padded window at stream start: its real frames only
-        raw = window.raw
+        raw = window.real
         if fs.pitch:
             pitch = raw[:, fs.n_mfcc : fs.n_mfcc + 2]
         else:

@@ -57,7 +57,12 @@ class Window:
     end: int  # one past the last frame
     features: np.ndarray  # (window_frames, n_features) float32, unnormalised (the recogniser normalises)
     speech_fraction: float
-    raw: np.ndarray  # the real frames' columns before normalisation (no start-of-stream padding)
+
+    @property
+    def real(self) -> np.ndarray:
+        """The frames actually heard: without the copies of the first frame that pad the window at
+        the start of a stream."""
+        return self.features[max(-self.start, 0) :]
 
 
 @dataclass(frozen=True)
@@ -188,9 +193,9 @@ class Segmenter:
         fraction = sum(self._speech[t % size] for t in frames) / len(frames) if len(frames) else 0.0
         if require_speech and fraction < self.spec.min_speech_fraction:
             return
-        raw = feats = self.frames.features(first, start + w)
+        feats = self.frames.features(first, start + w)
         if len(feats) < w:  # only at the start of a stream: repeat the first frame
             feats = np.concatenate([np.repeat(feats[:1], w - len(feats), axis=0), feats])
-        out.append(Window(self._utterance, start, start + w, feats, fraction, raw))
+        out.append(Window(self._utterance, start, start + w, feats, fraction))
         self._windows += 1
         self._last_window_end = start + w
