@@ -26,17 +26,19 @@ from edge_ser_train.examples import ExampleSet
 
 def fit_prior(windows: ExampleSet, features: FeatureConfig, template: AdaptationConfig) -> AdaptationConfig:
     """The template with its prior fitted on raw windows (original audio only): the mean and
-    variance of every cepstrum over their frames, and the median F0 of their voiced frames."""
+    variance of every cepstrum over their frames (their voiced frames with `voiced_only`, as the
+    device will count them), and the median F0 of their voiced frames."""
     original = windows.x[windows.copy == 0]
     if not len(original):
         raise TrainingError("no training windows to fit the speaker adaptation prior on")
     frames = original.reshape(-1, original.shape[-1]).astype(np.float64)
-    cepstra = frames[:, : features.n_mfcc]
+    voiced = frames[frames[:, features.n_mfcc] >= VOICING_THRESHOLD] if features.pitch else frames[:0]
+    cepstra = (voiced if template.voiced_only else frames)[:, : features.n_mfcc]
+    if not len(cepstra):
+        raise TrainingError("no voiced training frames to fit the speaker adaptation prior on")
     f0_hz = template.prior_f0_hz
-    if features.pitch:
-        voiced = frames[frames[:, features.n_mfcc] >= VOICING_THRESHOLD, features.n_mfcc + 1]
-        if len(voiced):
-            f0_hz = float(PITCH_REFERENCE_HZ * 2 ** np.median(voiced))
+    if len(voiced):
+        f0_hz = float(PITCH_REFERENCE_HZ * 2 ** np.median(voiced[:, features.n_mfcc + 1]))
     return replace(template, prior_mean=tuple(np.round(cepstra.mean(axis=0), 4).tolist()),
                    prior_var=tuple(np.round(np.maximum(cepstra.var(axis=0), 1e-4), 4).tolist()),
                    prior_f0_hz=round(f0_hz, 2))

@@ -63,6 +63,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                             "speaker), each speaker's clips streamed in a random order through the device's code")
     feats.add_argument("--adapt-horizon", type=float, default=60.0, metavar="SECONDS",
                        help="seconds of speech the running statistics average over at most")
+    feats.add_argument("--adapt-voiced", action="store_true",
+                       help="the speaker's cepstral statistics from voiced frames only (pauses carry the room's "
+                            "noise, not the voice)")
     feats.add_argument("--coefficient-scale", choices=("fitted", "none"), default="fitted",
                        help="int8 input: divide each coefficient by its spread in the training windows (constants "
                             "in the manifest; folded into the first convolution), so all use the int8 range alike")
@@ -135,8 +138,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.adapt and not features.pitch and args.normalisation not in SPEAKER_NORMALISATIONS:
         raise TrainingError("--adapt adapts the pitch columns or, with --normalisation speaker, the cepstra: "
                             "without either it would change nothing")
+    if args.adapt_voiced and not (args.adapt and features.pitch):
+        raise TrainingError("--adapt-voiced tells voiced frames by the pitch columns: it needs --adapt and pitch")
     horizon = args.adapt_horizon / features.frame_seconds
-    adaptation = AdaptationConfig(pitch=features.pitch, horizon_frames=horizon,
+    adaptation = AdaptationConfig(pitch=features.pitch, horizon_frames=horizon, voiced_only=args.adapt_voiced,
                                   prior_frames=min(AdaptationConfig.prior_frames, horizon)) if args.adapt else None
     examples = ExampleConfig(features, window_frames=args.window_frames, train_hop_frames=args.train_hop,
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,

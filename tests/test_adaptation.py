@@ -66,6 +66,27 @@ def test_unvoiced_frames_leave_the_pitch_statistics_alone() -> None:
     assert abs(adapter.summary()["median_f0_hz"] - 150.0) < 5.0
 
 
+def test_voiced_only_statistics_ignore_the_pauses_between_words() -> None:
+    """A quiet voice in loud pauses: counting every frame drags the reference towards the room's
+    noise; voiced_only counts the voice alone (and its frames are what `frames` reports)."""
+    speech = frames_at(200.0, 300, c0=-80.0)
+    pauses = frames_at(200.0, 700, c0=-40.0)
+    pauses[:, 20] = 0.05
+    every = SpeakerAdapter(FEATURES, PRIOR)
+    voiced = SpeakerAdapter(FEATURES, replace(PRIOR, voiced_only=True))
+    for adapter in (every, voiced):
+        adapter.observe(np.concatenate([speech, pauses]))
+    assert voiced.reference().mean[0] == pytest.approx(-80.0 * 300 / 350)
+    assert every.reference().mean[0] == pytest.approx((-80.0 * 300 - 40.0 * 700) / 1050)
+    assert voiced.frames == 350.0 and every.frames == 1050.0
+    assert voiced.summary()["median_f0_hz"] == every.summary()["median_f0_hz"]
+
+
+def test_voiced_only_needs_the_pitch_columns() -> None:
+    with pytest.raises(ConfigError, match="voiced_only"):
+        SpeakerAdapter(replace(FEATURES, pitch=False), replace(PRIOR, pitch=False, voiced_only=True))
+
+
 def test_reset_returns_to_the_prior_and_state_round_trips_through_json() -> None:
     adapter = SpeakerAdapter(FEATURES, PRIOR)
     adapter.observe(frames_at(250.0, 600, c0=-70.0))
@@ -113,7 +134,8 @@ def test_speaker_normalisation_without_a_prior_is_refused() -> None:
         SpeakerAdapter(FEATURES, replace(PRIOR, prior_mean=(0.0,), prior_var=(1.0,)))
 
 
-def test_training_simulation_normalises_exactly_as_the_device() -> None:
+@pytest.mark.parametrize("voiced_only", [False, True])
+def test_training_simulation_normalises_exactly_as_the_device(voiced_only: bool) -> None:
     """The clips of one speaker, streamed through the device's recogniser one after another (one
     stream reset per clip, the adapter kept), give the same windows bit for bit as the training
     simulation of that speaker in the order it draws."""
@@ -123,7 +145,7 @@ def test_training_simulation_normalises_exactly_as_the_device() -> None:
     raw = ExampleSet(np.concatenate([x for x, _ in parts]), np.zeros(sum(counts), int),
                      np.repeat(np.arange(5), counts).astype(np.int32), np.zeros(sum(counts), np.int16),
                      np.zeros(5, int), np.array(["spk"] * 5), np.concatenate([s for _, s in parts]))
-    prior = fit_prior(raw, FEATURES, AdaptationConfig(pitch=True))
+    prior = fit_prior(raw, FEATURES, AdaptationConfig(pitch=True, voiced_only=voiced_only))
     simulated = adapt(raw, FEATURES, prior, seed=3)
 
     device = Recogniser(FEATURES, GateConfig(), SPEC, adaptation=prior)
@@ -147,3 +169,7 @@ def test_fit_prior_takes_the_training_speech() -> None:
     prior = fit_prior(data, FEATURES, AdaptationConfig())
     assert prior.prior_mean[0] == pytest.approx(-60.0) and prior.prior_var[0] == pytest.approx(100.0)
     assert 100.0 <= prior.prior_f0_hz <= 300.0
+    x[0, :, 20] = 0.0  # the quiet speaker's frames unvoiced: a voiced-only prior is the loud one's
+    voiced = fit_prior(data, FEATURES, AdaptationConfig(voiced_only=True))
+    assert voiced.prior_mean[0] == pytest.approx(-70.0) and voiced.prior_var[0] == pytest.approx(1e-4)
+    assert voiced.prior_f0_hz == pytest.approx(300.0, rel=1e-3)

@@ -7,6 +7,9 @@ keeps, over the frames of the windows it has classified:
 
 - a running mean (and variance) of the raw cepstra, so a window can be normalised against the
   speaker's usual level and spectral shape instead of its own mean ("speaker" normalisation);
+  with `voiced_only`, of the voiced frames alone: the pauses and unvoiced frames between words
+  carry the room's noise floor rather than the voice, so counting them lets background noise
+  and the amount of silence a speaker leaves shift the reference;
 - a running histogram of voiced log-F0, whose median replaces the fixed pitch reference.
 
 Both start from a prior fitted on the training data (the first utterance is normalised sensibly)
@@ -43,6 +46,7 @@ class AdaptationConfig:
     prior_mean: tuple[float, ...] = ()  # raw cepstra of the training speech, per coefficient
     prior_var: tuple[float, ...] = ()
     prior_f0_hz: float = PITCH_REFERENCE_HZ  # median F0 of the training speech's voiced frames
+    voiced_only: bool = False  # cepstral statistics of voiced frames only (needs the pitch columns)
 
     def __post_init__(self) -> None:
         if not 0 < self.prior_frames <= self.horizon_frames:
@@ -57,8 +61,8 @@ class AdaptationConfig:
         if len(self.prior_mean) != features.n_mfcc:
             raise ConfigError(f"adaptation: the prior has {len(self.prior_mean)} cepstra, the features "
                               f"{features.n_mfcc}")
-        if self.pitch and not features.pitch:
-            raise ConfigError("adaptation: pitch adaptation needs the pitch columns")
+        if (self.pitch or self.voiced_only) and not features.pitch:
+            raise ConfigError("adaptation: pitch adaptation and voiced_only need the pitch columns")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -126,15 +130,16 @@ class SpeakerAdapter:
         horizon, then each new frame weighs 1/horizon_frames (an exponential forgetting)."""
         if not len(frames):
             return
-        cepstra = frames[:, : self.features.n_mfcc].astype(np.float64)
-        n = len(cepstra)
-        total = self._weight + n
-        self._mean = (self._weight * self._mean + cepstra.sum(axis=0)) / total
-        self._square = (self._weight * self._square + (cepstra**2).sum(axis=0)) / total
-        self._weight = min(total, self.config.horizon_frames)
+        n_mfcc = self.features.n_mfcc
+        voicing = frames[:, n_mfcc] >= VOICING_THRESHOLD if self.features.pitch else None
+        cepstra = frames[voicing if self.config.voiced_only else slice(None), :n_mfcc].astype(np.float64)
+        if len(cepstra):
+            total = self._weight + len(cepstra)
+            self._mean = (self._weight * self._mean + cepstra.sum(axis=0)) / total
+            self._square = (self._weight * self._square + (cepstra**2).sum(axis=0)) / total
+            self._weight = min(total, self.config.horizon_frames)
         if self.config.pitch:
-            pitch = frames[:, self.features.n_mfcc : self.features.n_mfcc + 2]
-            voiced = pitch[pitch[:, 0] >= VOICING_THRESHOLD, 1]
+            voiced = frames[voicing, n_mfcc + 1]
             if len(voiced):
                 counts = np.bincount(self._bins(voiced), minlength=len(self._f0_hist))
                 total_f0 = self._f0_weight + len(voiced)
