@@ -27,8 +27,7 @@ from bench.context import REPO, Context
 from bench.results import Target, figure
 from bench.timing import summary
 from edge_ser.model.classifier import Classifier
-from edge_ser.recognise.gate import GateConfig
-from edge_ser.recognise.recogniser import Recogniser, analyse
+from edge_ser.recognise.recogniser import Recogniser, analyse, gate_from_manifest
 from edge_ser_testing.broker import MosquittoBroker, wait_until
 
 NAME = "daemon"
@@ -85,9 +84,10 @@ def proc_kb(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
-def utterance_end_samples(signal: np.ndarray, classifier: Classifier, gate: GateConfig) -> list[int]:
-    """Sample index just after each utterance's last speech frame, as the daemon will segment it."""
-    return [u.end for u in analyse(Recogniser.from_manifest(classifier, gate=gate), signal).utterances]
+def utterance_end_samples(signal: np.ndarray, classifier: Classifier) -> list[int]:
+    """Sample index just after each utterance's last speech frame, as the daemon will segment it
+    (with the model's own gate: the bench's daemon configures none)."""
+    return [u.end for u in analyse(Recogniser.from_manifest(classifier), signal).utterances]
 
 
 def feed_live(stdin: Any, pcm: np.ndarray, sample_rate: int, pid: int) -> dict[str, Any]:
@@ -118,11 +118,11 @@ def run(ctx: Context) -> dict[str, Any]:
     if ctx.model.path is None:
         return {"skipped": ctx.model.note, "figures": [], "timings": {}}
     classifier = Classifier(ctx.model.path)
-    features, gate = classifier.manifest.features, GateConfig()
+    features, gate = classifier.manifest.features, gate_from_manifest(classifier.manifest, str(ctx.model.path))
     sr = features.sample_rate
     speech = ctx.speech.signals[max(ctx.speech.signals)]
     signal = np.concatenate([speech, np.zeros(int(TAIL_S * sr), np.float32)])
-    ends = utterance_end_samples(signal, classifier, gate)
+    ends = utterance_end_samples(signal, classifier)
     pcm = np.clip(np.round(signal * 32768.0), -32768, 32767).astype(np.int16)
     log_path = ctx.work_dir / "daemon.log"
     command = [sys.executable, "-m", "edge_ser", "run", "--stdin", "--device-id", DEVICE_ID,

@@ -44,6 +44,7 @@ def test_defaults_without_a_file() -> None:
     assert cfg.origin == "defaults"
     assert cfg.audio.source == "mic" and cfg.mqtt.enabled and cfg.log.level == "warning"
     assert cfg.mqtt.settings.spool_path is None
+    assert cfg.gate == {}  # the model's own gate, untouched
 
 
 def test_values_map_onto_dataclasses_and_paths_resolve_next_to_the_file(tmp_path: Path) -> None:
@@ -68,7 +69,7 @@ dir = "state"
 """))
     assert cfg.audio.file == str(tmp_path / "clips" / "hello.wav")
     assert cfg.audio.device == 2
-    assert cfg.gate.threshold_db == 10.0 and isinstance(cfg.gate.threshold_db, float)
+    assert cfg.gate == {"threshold_db": 10.0} and isinstance(cfg.gate["threshold_db"], float)
     assert cfg.inference.groups == {"all": ("neutral", "happy")}
     assert cfg.mqtt.enabled is False and cfg.mqtt.settings.port == 8883
     assert cfg.mqtt.settings.device_id == "kitchen"

@@ -134,6 +134,19 @@ def test_predict_uses_the_gate_recorded_in_the_manifest(tiny_model: Path, tmp_pa
     assert analyse(deaf, signal).utterances == []
 
 
+def test_a_device_gate_replaces_only_the_keys_it_sets(tiny_model: Path, tmp_path: Path,
+                                                     speech_16k: np.ndarray) -> None:
+    """A profile's [gate] tunes the model's gate key by key: a model trained with a deaf gate stays
+    deaf when the device only changes the hangover, and hears once the device sets its threshold."""
+    classifier = Classifier(manifest_copy(tiny_model, tmp_path, {"threshold_db": 90.0, "hangover_frames": 40}))
+    tuned = Recogniser.from_manifest(classifier, gate={"hangover_frames": 10})
+    assert (tuned.gate.threshold_db, tuned.gate.hangover_frames) == (90.0, 10)
+    signal = np.concatenate([quiet(0.5), speech_16k, quiet(0.5, 1)])
+    assert analyse(tuned, signal).utterances == []
+    hearing = Recogniser.from_manifest(classifier, gate={"threshold_db": 12.0})
+    assert hearing.gate.hangover_frames == 40 and analyse(hearing, signal).utterances
+
+
 def test_a_bad_gate_in_the_manifest_names_the_file(tiny_model: Path, tmp_path: Path) -> None:
     model = manifest_copy(tiny_model, tmp_path, {"threshold": 3})
     with pytest.raises(ModelError, match=r"model\.tflite: manifest gate settings are invalid"):

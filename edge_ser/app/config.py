@@ -145,7 +145,9 @@ class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    gate: GateConfig = field(default_factory=GateConfig)
+    # [gate] keys the file sets: they replace those of the gate the model's training windows were cut
+    # with (its manifest), so a device cuts the windows its model knows unless deliberately tuned
+    gate: dict[str, Any] = field(default_factory=dict)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     speech_check: SpeechCheckConfig = field(default_factory=SpeechCheckConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -164,7 +166,9 @@ SECTIONS: dict[str, type] = {
 }  # in build order: [mqtt] takes device.id and state.dir
 # keys that are not fields of the section's dataclass, or fields that are set elsewhere
 EXTRA_KEYS = {"mqtt": {"enabled": bool}}
-HIDDEN_KEYS = {"mqtt": {"device_id"}}  # comes from device.id: one name per device, not two
+HIDDEN_KEYS = {"mqtt": {"device_id"}}
+# sections whose defaults come from the model: only the keys the file sets are kept (checked here)
+MODEL_SECTIONS = {"gate"}  # comes from device.id: one name per device, not two
 # bounds for fields of other modules' dataclasses that do not check them themselves
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "mqtt.port": (1, 65535), "mqtt.keepalive": (5, 65535), "mqtt.spool_max_events": (1, None),
@@ -218,6 +222,8 @@ def _build(raw: dict[str, Any], origin: str, base: Path, from_cli: set[str]) -> 
             prefix = f"{origin} (with command-line overrides)" if touched else origin
             text = str(exc)
             raise ConfigError(f"{prefix}: {text if text.startswith(section) else f'{section}: {text}'}") from None
+        if section in MODEL_SECTIONS:
+            built[section] = values
         if section == "mqtt":
             settings = built["mqtt"]
             if settings.spool_path is None and built["state"].dir is not None:

@@ -105,8 +105,12 @@ class Daemon:
                  publisher: Publisher | None = None, stdout: TextIO | None = None) -> None:
         self.cfg, self.source, self.classifier = cfg, source, classifier
         self.publisher, self.stdout = publisher, stdout
-        self.recogniser = Recogniser.from_manifest(classifier, gate=cfg.gate, hop_frames=cfg.model.hop_frames or None,
-                                                   speech_check=cfg.speech_check)
+        try:
+            self.recogniser = Recogniser.from_manifest(classifier, gate=cfg.gate,
+                                                       hop_frames=cfg.model.hop_frames or None,
+                                                       speech_check=cfg.speech_check)
+        except ConfigError as exc:  # [gate] keys that do not fit with the model's other gate settings
+            raise ConfigError(f"{cfg.origin}: {exc}") from None
         self.clock = SampleClock(classifier.manifest.features.sample_rate)
         self.labeller = Labeller(cfg.inference, classifier.labels, origin=cfg.origin)
         self.ema = Ema(cfg.inference.ema)

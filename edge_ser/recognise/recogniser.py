@@ -12,9 +12,9 @@ time: the caller owns the clock (see `SampleClock`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -102,15 +102,20 @@ class Recogniser:
             raise ConfigError(f"normalisation {features.normalisation!r} needs an adaptation prior")
 
     @classmethod
-    def from_manifest(cls, classifier: Classifier, *, gate: GateConfig | None = None, hop_frames: int | None = None,
-                      min_speech_fraction: float = WindowSpec.min_speech_fraction,
+    def from_manifest(cls, classifier: Classifier, *, gate: Mapping[str, Any] | None = None,
+                      hop_frames: int | None = None, min_speech_fraction: float = WindowSpec.min_speech_fraction,
                       speech_check: SpeechCheckConfig | None = None) -> Recogniser:
         """The chain a model was trained for: its features and window from the manifest, its gate
-        unless the device configures its own (`gate`), and its hop unless overridden."""
+        with the keys a device configures (`gate`) replaced, and its hop unless overridden."""
         m = classifier.manifest
         spec = WindowSpec(m.window_frames, hop_frames or m.hop_frames, min_speech_fraction)
-        return cls(m.features, gate or gate_from_manifest(m, str(classifier.path)), spec, classifier,
-                   speech_check=speech_check, adaptation=m.adaptation)
+        gate_config = gate_from_manifest(m, str(classifier.path))
+        if gate:
+            try:
+                gate_config = replace(gate_config, **gate)
+            except (TypeError, ValueError, ConfigError) as exc:
+                raise ConfigError(f"gate: with the model's gate settings: {exc}") from None
+        return cls(m.features, gate_config, spec, classifier, speech_check=speech_check, adaptation=m.adaptation)
 
     @property
     def samples(self) -> int:
