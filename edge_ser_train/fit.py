@@ -23,7 +23,7 @@ from edge_ser_train.progress import Progress
 
 MONITORS = ("loss", "ua")
 SCHEDULES = ("plateau", "cosine")
-BALANCES = ("corpus-class", "class", "none")
+BALANCES = ("corpus-class", "speaker-class", "class", "none")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class TrainConfig:
     patience: int = 6  # epochs without a better validation loss before stopping
     spec_augment: bool = True
     # per-window loss weights: "corpus-class" gives every corpus, and every class within it, an equal
-    # share (one corpus is "class" weighting); "class" balances classes over all corpora pooled
+    # share (one corpus is "class" weighting); "speaker-class" gives every corpus a share in proportion
+    # to its training speakers instead; "class" balances classes over all corpora pooled
     balance: str = "corpus-class"
     seed: int = 0
     members: int = 1  # models trained with seeds seed, seed+1, ...; shipped as one model averaging them
@@ -66,24 +67,35 @@ class History:
     best_epoch: int = 0
 
 
-def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str) -> np.ndarray | None:
+def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str,
+                    speaker: np.ndarray | None = None) -> np.ndarray | None:
     """Per-window loss weights with mean 1, or None for "none".
 
     "class": inverse class frequency (RAVDESS neutral is half the size of the others; merging calm
     makes it 1.5x), so UA, not WA, is what the loss rewards. "corpus-class": every corpus gets the
     same share of the total weight, split equally among the classes it has, so that TESS's 1400
     clips of one voice do not outweigh EmoDB's 200 and a corpus without a class (EmoDB has no
-    surprise) still counts as much as the others; with one corpus it is "class"."""
+    surprise) still counts as much as the others; with one corpus it is "class". "speaker-class":
+    a corpus's share is in proportion to its speakers (`speaker`, per window), split among its
+    classes the same way: what carries over to a stranger is the variety of voices, and TESS's one
+    voice then weighs like one of RAVDESS's twenty actors rather than like all of them."""
     if balance == "none":
         return None
-    corpus_index = np.unique(corpus, return_inverse=True)[1] if balance == "corpus-class" else np.zeros_like(y)
+    corpus_index = np.unique(corpus, return_inverse=True)[1] if balance != "class" else np.zeros_like(y)
     corpus_index = corpus_index.reshape(-1)
     cells, index, counts = np.unique(np.stack([corpus_index, y], axis=1), axis=0, return_inverse=True,
                                      return_counts=True)
     index = index.reshape(-1)  # NumPy 2.0 returns the inverse of an axis-unique with the input's shape
     classes_in_corpus = np.bincount(cells[:, 0])  # cells present per corpus
-    n_corpora = np.count_nonzero(classes_in_corpus)
-    share = len(y) / (n_corpora * classes_in_corpus[cells[:, 0]] * counts)  # per cell, per window
+    corpus_share = (classes_in_corpus > 0) / np.count_nonzero(classes_in_corpus)
+    if balance == "speaker-class":
+        if speaker is None:
+            raise ConfigError('balance "speaker-class" needs the windows\' speakers')
+        speaker = np.asarray(speaker).reshape(-1)
+        speakers_in_corpus = np.array([len(np.unique(speaker[corpus_index == c]))
+                                       for c in range(len(classes_in_corpus))])
+        corpus_share = speakers_in_corpus / speakers_in_corpus.sum()
+    share = len(y) * corpus_share[cells[:, 0]] / (classes_in_corpus[cells[:, 0]] * counts)  # per cell, per window
     return share[index].astype(np.float32)
 
 
@@ -166,7 +178,7 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
     optimizer = keras.optimizers.Adam(cfg.learning_rate)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy")
     targets = np.eye(len(labels), dtype=np.float32)[train.y]
-    weights = example_weights(train.y, train.clip_corpus[train.clip], cfg.balance)
+    weights = example_weights(train.y, train.clip_corpus[train.clip], cfg.balance, train.clip_speaker[train.clip])
     rng = np.random.default_rng(seed)
     history, best, best_weights, since_best = History(), (-np.inf,), model.get_weights(), 0
     for epoch in range(cfg.max_epochs):

@@ -106,8 +106,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                             "all; needs --schedule cosine)")
     model.add_argument("--balance", choices=BALANCES, default="corpus-class",
                        help="loss weights per window: every corpus and every class within it an equal share "
-                            "(corpus-class; one corpus: the same as class), classes over all corpora pooled "
-                            "(class), or none")
+                            "(corpus-class; one corpus: the same as class), every corpus a share in proportion to "
+                            "its speakers, split equally over its classes (speaker-class), classes over all "
+                            "corpora pooled (class), or none")
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--mixup", type=float, default=0.2, help="mixup Beta(a, a) parameter; 0 = off")
     model.add_argument("--members", type=at_least(1), default=2,

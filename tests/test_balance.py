@@ -39,6 +39,17 @@ def test_class_balances_the_pooled_classes_and_one_corpus_is_the_same() -> None:
     assert example_weights(Y, CORPUS, "none") is None
 
 
+def test_speaker_class_shares_corpora_by_their_speakers() -> None:
+    # corpus a: one speaker; corpus b: three speakers, so a gets 1/4 of the 10 and b 3/4
+    speaker = np.array(["a1"] * 4 + ["b1", "b1", "b2", "b2", "b3", "b3"])
+    w = example_weights(Y, CORPUS, "speaker-class", speaker)
+    # a: 2.5 over two classes (3 and 1 windows); b: 7.5 over two classes (1 and 5 windows)
+    np.testing.assert_allclose(w, [1.25 / 3] * 3 + [1.25, 3.75] + [0.75] * 5, rtol=1e-6)
+    assert w.mean() == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="speakers"):
+        example_weights(Y, CORPUS, "speaker-class")
+
+
 def test_an_unknown_balance_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="balance must be one of"):
         TrainConfig(balance="speaker")
