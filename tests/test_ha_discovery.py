@@ -29,11 +29,12 @@ CONFIGS = "homeassistant/+/+/+/config"
 Collect = Callable[..., MqttCollector]
 
 
-def _state(*, paused: bool = False, source_ok: bool = True, pending: int = 0) -> dict[str, Any]:
+def _state(*, paused: bool = False, source_ok: bool = True, pending: int = 0,
+           spool_degraded: str | None = None) -> dict[str, Any]:
     return make_state(device_id=DEVICE, emotion=None, confidence=None, probabilities={},
                       listening=source_ok and not paused, paused=paused, source_ok=source_ok,
                       source_error=None if source_ok else "device unplugged", spool_pending=pending,
-                      timestamp=1_700_000_000.0, **MODEL)
+                      spool_degraded=spool_degraded, timestamp=1_700_000_000.0, **MODEL)
 
 
 def render(template: str, payload: dict[str, Any]) -> str:
@@ -107,31 +108,33 @@ def test_diagnostic_entities_read_listening_source_and_spool_from_the_state(
         mqtt_broker: MosquittoBroker, mqtt_collector: Collect, publisher: MqttPublisher) -> None:
     publisher.start()
     configs = _configs(mqtt_broker, mqtt_collector)
-    listening, source, spool = configs["binary_sensor/listening"], configs["binary_sensor/source"], \
-        configs["sensor/spool_pending"]
-    for entity in (listening, source, spool):
+    entities = [configs[name] for name in ("binary_sensor/listening", "binary_sensor/source",
+                                           "sensor/spool_pending", "binary_sensor/events_lost")]
+    for entity in entities:
         assert entity["entity_category"] == "diagnostic"
         assert entity["state_topic"] == f"{BASE}/state"
         assert entity["availability_topic"] == f"{BASE}/status"
-    assert source["device_class"] == "problem"
+    source, lost = entities[1], entities[3]
+    assert source["device_class"] == lost["device_class"] == "problem"
     ha = mqtt_collector(mqtt_broker, [f"{BASE}/state"])
-    for published, expect in ((_state(), ("ON", "OFF", "0")),
-                              (_state(source_ok=False, pending=42), ("OFF", "ON", "42")),
-                              (_state(paused=True, pending=3), ("OFF", "OFF", "3"))):
+    full = "spool write failed: database or disk is full"
+    for published, expect in ((_state(), ("ON", "OFF", "0", "OFF")),
+                              (_state(source_ok=False, pending=42), ("OFF", "ON", "42", "OFF")),
+                              (_state(paused=True, pending=3, spool_degraded=full), ("OFF", "OFF", "3", "ON"))):
         ha.clear()
         publisher.publish_state(published)
         state = wait_until(lambda: ha.last(f"{BASE}/state"), what="the state").json()
-        assert (render(listening["value_template"], state), render(source["value_template"], state),
-                render(spool["value_template"], state)) == expect
+        assert tuple(render(entity["value_template"], state) for entity in entities) == expect
     attributes = json.loads(render(source["json_attributes_template"], _state(source_ok=False)))
     assert attributes["error"] == "device unplugged"
+    assert json.loads(render(lost["json_attributes_template"], _state(spool_degraded=full)))["error"] == full
 
 
 def test_unregister_removes_every_entity(mqtt_broker: MosquittoBroker, mqtt_collector: Collect,
                                          publisher: MqttPublisher) -> None:
     publisher.start()
     topics = set(_configs(mqtt_broker, mqtt_collector))
-    assert len(topics) == len(ENTITIES) == 7
+    assert len(topics) == len(ENTITIES) == 8
     publisher.stop(timeout=1.0)  # as the README says: stop the daemon first
     watcher = mqtt_collector(mqtt_broker, [CONFIGS])
     wait_until(lambda: len(watcher.messages()) >= len(ENTITIES), what="the retained configs")

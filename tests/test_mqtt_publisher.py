@@ -33,7 +33,7 @@ NAMESPACE = f"edge-ser_{DEVICE}"  # unique ids and the HA device: the base topic
 HA_TOPICS = [f"homeassistant/{component}/{DEVICE}/{name}/config" for component, name in (
     ("sensor", "emotion"), ("event", "utterance"), ("switch", "mute"), ("button", "new_speaker"),
     ("binary_sensor", "listening"),
-    ("binary_sensor", "source"), ("sensor", "spool_pending"))]
+    ("binary_sensor", "source"), ("sensor", "spool_pending"), ("binary_sensor", "events_lost"))]
 LABELS = ["angry", "happy", "neutral", "sad"]
 MODEL = {"model_name": "ser-test", "model_version": "0.0.1"}
 

@@ -10,8 +10,9 @@ Entities under one HA device:
 * ``button`` New speaker: sends ``reset_adaptation`` (a model that adapts to its speaker forgets
   the voice statistics; one that does not answers with an error on ``<base>/cmd/result``);
 * diagnostics, read from the retained state: ``binary_sensor`` Listening, ``binary_sensor`` Audio
-  source (a *problem* sensor: on while the microphone fails) and ``sensor`` Spool pending (events
-  waiting for the broker).
+  source (a *problem* sensor: on while the microphone fails), ``sensor`` Spool pending (events
+  waiting for the broker) and ``binary_sensor`` Events lost (a *problem* sensor: on while the
+  spool cannot keep events, full disk or at its bound, with the reason as its attributes).
 
 All follow ``<base>/status`` for availability, so HA greys them out when the last will fires.
 The unique ids and the HA device identifier are made from the base topic (``<prefix>/<device_id>``),
@@ -51,7 +52,8 @@ _EVENT_VALUE_TEMPLATE = (
 
 # (component, object id) of every entity, in the order the configs are sent.
 ENTITIES = (("sensor", "emotion"), ("event", "utterance"), ("switch", "mute"), ("button", "new_speaker"),
-            ("binary_sensor", "listening"), ("binary_sensor", "source"), ("sensor", "spool_pending"))
+            ("binary_sensor", "listening"), ("binary_sensor", "source"), ("sensor", "spool_pending"),
+            ("binary_sensor", "events_lost"))
 
 
 def node_id(name: str) -> str:
@@ -156,6 +158,14 @@ def discovery_messages(
             "unit_of_measurement": "events",
             "state_class": "measurement",
             "icon": "mdi:tray-full",
+        },
+        "events_lost": {
+            "name": "Events lost",
+            **diagnostic,
+            "device_class": "problem",
+            "value_template": "{{ 'ON' if value_json.spool.degraded else 'OFF' }}",
+            "json_attributes_topic": state_topic,
+            "json_attributes_template": "{{ value_json.spool | to_json }}",
         },
     }
     topics = discovery_topics(device_id, discovery_prefix)
