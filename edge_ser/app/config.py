@@ -40,9 +40,11 @@ class DeviceConfig:
     id: str = "edge-ser"  # MQTT device id: topics are <mqtt.prefix>/<id>/...
 
     def __post_init__(self) -> None:
-        if not self.id or any(c in self.id for c in "/+# "):
-            raise ConfigError(f"device.id: expected a non-empty name without '/', '+', '#' or spaces, "
-                              f"got {self.id!r}")
+        # The id is a topic level and part of file names in the state directory (app.state_files):
+        # a control character (NUL above all) has no place in either.
+        if not self.id or any(c in self.id for c in "/+# ") or not self.id.isprintable():
+            raise ConfigError(f"device.id: expected a non-empty name without '/', '+', '#', spaces or control "
+                              f"characters, got {self.id!r}")
         # Every event carries the id, and an event must fit in 512 bytes (docs/DESIGN.md §7).
         if len(self.id.encode()) > MAX_DEVICE_ID_BYTES:
             raise ConfigError(f"device.id: expected at most {MAX_DEVICE_ID_BYTES} bytes, got "
