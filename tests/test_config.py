@@ -33,7 +33,7 @@ def test_shipped_profile_loads(profile: Path) -> None:
     assert cfg.origin == str(profile)
     assert cfg.mqtt.settings.device_id == cfg.device.id
     assert cfg.state.dir == "/var/lib/edge-ser"
-    assert cfg.mqtt.settings.spool_path == "/var/lib/edge-ser/spool.sqlite"
+    assert cfg.mqtt.settings.spool_path == f"/var/lib/edge-ser/spool.{cfg.device.id}.sqlite"
     if cfg.inference.groups and manifest_path(DEFAULT_MODEL).is_file():
         # Groups are checked against the model at start: they must fit the bundled default model.
         Labeller(cfg.inference, Manifest.load(manifest_path(DEFAULT_MODEL)).labels, origin=str(profile))
@@ -73,7 +73,7 @@ dir = "state"
     assert cfg.inference.groups == {"all": ("neutral", "happy")}
     assert cfg.mqtt.enabled is False and cfg.mqtt.settings.port == 8883
     assert cfg.mqtt.settings.device_id == "kitchen"
-    assert cfg.mqtt.settings.spool_path == str(tmp_path / "state" / "spool.sqlite")
+    assert cfg.mqtt.settings.spool_path == str(tmp_path / "state" / "spool.kitchen.sqlite")
 
 
 def test_command_line_overrides_win_and_are_named_in_errors(tmp_path: Path,

@@ -16,10 +16,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from edge_ser.protocol.payloads import iso_utc, load_schema
+from edge_ser.mqtt.spool import Spool
+from edge_ser.protocol.payloads import iso_utc, load_schema, make_event, new_event_id
 from edge_ser_testing.broker import MosquittoBroker, wait_until
 from tests.daemon_process import DaemonProcess, silence_wav, synthetic_speech_wav
 from tests.mqtt_fixtures import MqttCollector
+from tests.test_mqtt_publisher import ChildPublisher
 
 DEVICE = "test-dev"
 BASE = f"edge-ser/{DEVICE}"
@@ -211,6 +213,98 @@ def test_events_spooled_while_broker_down_survive_a_kill(
     second.send(signal.SIGTERM)
     assert second.wait() == 0
     assert second.events() == []
+
+
+def test_devices_sharing_a_state_dir_replay_only_their_own_spooled_events(
+        tmp_path: Path, mqtt_broker: MosquittoBroker, mqtt_collector: Callable[..., MqttCollector],
+        daemon_runner: Callable[..., DaemonProcess]) -> None:
+    config = config_file(tmp_path, f'[state]\ndir = "{tmp_path / "state"}"\n')
+    args = [*mqtt_args(mqtt_broker, config), "--stdout"]
+    quiet = str(silence_wav(tmp_path / "quiet.wav"))
+    mqtt_broker.stop()
+    # Device A hears speech while the broker is down: the file ends, its events stay spooled.
+    first = daemon_runner([*args, "--device-id", "dev-a", "--file", str(synthetic_speech_wav(tmp_path / "s.wav")),
+                           "--fast"])
+    assert first.wait() == 0, first.stderr()
+    spooled = [e["event_id"] for e in first.events()]
+    assert len(spooled) == UTTERANCES
+    mqtt_broker.start()
+    collector = mqtt_collector(mqtt_broker, ["edge-ser/+/event", "edge-ser/+/status"])
+
+    # Device B starts on the same directory, connects, and stops (flushing its own spool on the way).
+    other = daemon_runner([*args, "--device-id", "dev-b", "--file", quiet, "--loop"])
+    wait_until(lambda: collector.payloads("edge-ser/dev-b/status")[-1:] == [b"online"], what="device B online")
+    other.send(signal.SIGTERM)
+    assert other.wait() == 0, other.stderr()
+    assert collector.payloads("edge-ser/dev-b/event") == []
+
+    again = daemon_runner([*args, "--device-id", "dev-a", "--file", quiet, "--loop"])
+    wait_until(lambda: set(unique_ids([json.loads(p) for p in collector.payloads("edge-ser/dev-a/event")]))
+               >= set(spooled), what="device A's spooled events on its own topic")
+    again.send(signal.SIGTERM)
+    assert again.wait() == 0, again.stderr()
+    assert collector.payloads("edge-ser/dev-b/event") == []
+
+
+def test_a_legacy_spool_left_by_a_crash_is_adopted_and_delivered(
+        tmp_path: Path, mqtt_broker: MosquittoBroker, mqtt_collector: Callable[..., MqttCollector],
+        daemon_runner: Callable[..., DaemonProcess]) -> None:
+    state = tmp_path / "state"
+    legacy = state / "spool.sqlite"
+    # The shared spool of a version before per-device spools, as a killed publisher leaves it: its
+    # rows are still in the write-ahead log beside it, not in the database file.
+    mqtt_broker.stop()
+    ids = [new_event_id() for _ in range(5)]
+    child = ChildPublisher({"host": mqtt_broker.host, "port": mqtt_broker.port, "device_id": DEVICE,
+                            "spool_path": str(legacy)}, ids)
+    try:
+        child.wait_stats(lambda s: s["spool_pending"] == len(ids) and not s["connected"], "events spooled")
+    finally:
+        child.kill()
+    assert legacy.with_name("spool.sqlite-wal").stat().st_size > 0
+    mqtt_broker.start()
+    collector = mqtt_collector(mqtt_broker, [f"{BASE}/event"])
+
+    config = config_file(tmp_path, f'[state]\ndir = "{state}"\n')
+    daemon = daemon_runner([*mqtt_args(mqtt_broker, config), "--file", str(silence_wav(tmp_path / "quiet.wav")),
+                            "--loop", "--stdout"])
+    wait_until(lambda: unique_ids(events_of(collector)) == ids, what="the legacy spool's events")
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0, daemon.stderr()
+    adopted = state / f"spool.{DEVICE}.sqlite"
+    assert f"adopted event spool {legacy} from before state was kept per device id as {adopted}" in daemon.stderr()
+    assert adopted.is_file() and not legacy.exists() and not legacy.with_name("spool.sqlite-wal").exists()
+
+
+def test_a_legacy_spool_is_left_alone_when_the_device_has_its_own(
+        tmp_path: Path, mqtt_broker: MosquittoBroker, mqtt_collector: Callable[..., MqttCollector],
+        daemon_runner: Callable[..., DaemonProcess]) -> None:
+    state = tmp_path / "state"
+    legacy, own = state / "spool.sqlite", state / f"spool.{DEVICE}.sqlite"
+
+    def spool(path: Path, count: int) -> list[str]:
+        events = [make_event(device_id=DEVICE, seq=seq, start=0.0, end=1.0, label="happy",
+                             probabilities={"happy": 1.0}, windows=1, model_name="m", model_version="1")
+                  for seq in range(count)]
+        queue = Spool(path, 100)
+        for event in events:
+            queue.append(event["event_id"], json.dumps(event))
+        queue.close()
+        return [e["event_id"] for e in events]
+
+    spool(legacy, 3)
+    legacy_bytes = legacy.read_bytes()
+    own_ids = spool(own, 2)
+    collector = mqtt_collector(mqtt_broker, [f"{BASE}/event"])
+    config = config_file(tmp_path, f'[state]\ndir = "{state}"\n')
+    daemon = daemon_runner([*mqtt_args(mqtt_broker, config), "--file", str(silence_wav(tmp_path / "quiet.wav")),
+                            "--loop", "--stdout"])
+    wait_until(lambda: unique_ids(events_of(collector)) == own_ids, what="the device's own spooled events")
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0, daemon.stderr()
+    assert unique_ids(events_of(collector)) == own_ids
+    assert legacy.read_bytes() == legacy_bytes
+    assert "adopted" not in daemon.stderr()
 
 
 def test_wrong_password_is_reported_and_retried(tmp_path: Path, mqtt_tls_broker: MosquittoBroker,

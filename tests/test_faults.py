@@ -21,7 +21,7 @@ import pytest
 from edge_ser_testing.broker import MosquittoBroker, wait_until
 from tests.daemon_process import REPO, TINY_MODEL, DaemonProcess, synthetic_speech_wav
 from tests.mqtt_fixtures import MqttCollector
-from tests.test_daemon import BASE, UTTERANCES, config_file, events_of, mqtt_args, unique_ids
+from tests.test_daemon import BASE, DEVICE, UTTERANCES, config_file, events_of, mqtt_args, unique_ids
 
 
 def test_a_corrupt_spool_at_start_is_set_aside_and_the_daemon_runs(
@@ -29,7 +29,8 @@ def test_a_corrupt_spool_at_start_is_set_aside_and_the_daemon_runs(
         daemon_runner: Callable[..., DaemonProcess]) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    (state / "spool.sqlite").write_bytes(b"\x00garbage left by a power cut\n" * 500)
+    spool = state / f"spool.{DEVICE}.sqlite"
+    spool.write_bytes(b"\x00garbage left by a power cut\n" * 500)
     collector = mqtt_collector(mqtt_broker, [f"{BASE}/event"])
     config = config_file(tmp_path, f'[state]\ndir = "{state}"\n')
     wav = synthetic_speech_wav(tmp_path / "speech.wav")
@@ -38,8 +39,8 @@ def test_a_corrupt_spool_at_start_is_set_aside_and_the_daemon_runs(
     log = daemon.stderr()
     assert "Traceback" not in log
     (line,) = [x for x in log.splitlines() if "is unreadable" in x]
-    assert f"event spool {state / 'spool.sqlite'}" in line and "started an empty spool" in line
-    assert len(list(state.glob("spool.sqlite.corrupt-*"))) == 1
+    assert f"event spool {spool}" in line and "started an empty spool" in line
+    assert len(list(state.glob(f"{spool.name}.corrupt-*"))) == 1
     wait_until(lambda: len(unique_ids(events_of(collector))) == UTTERANCES, what="events through the new spool")
 
 
@@ -79,7 +80,7 @@ def test_a_full_disk_drops_and_counts_events_and_the_daemon_recovers(
         assert proc.poll() is None, (workdir / "stderr.txt").read_text()
         degraded = spool()
         assert degraded["degraded"] is True
-        assert degraded["error"].startswith(f"cannot write the event spool {state / 'spool.sqlite'}: ")
+        assert degraded["error"].startswith(f"cannot write the event spool {state / f'spool.{DEVICE}.sqlite'}: ")
         printed_while_full = len((workdir / "stdout.txt").read_text().splitlines())
         assert "could not spool event" in (workdir / "stderr.txt").read_text()
         received_while_full = len(unique_ids(events_of(collector)))

@@ -74,9 +74,9 @@ def test_a_run_leaks_no_password_and_nothing_audio_like(
     # Privacy by default: the state directory holds the spool, the device's counter and (for a model
     # that adapts to its speaker) the adaptation statistics, a few numbers that are not audio.
     names = {p.name for p in state_dir.iterdir()}
-    assert names <= {"spool.sqlite", "spool.sqlite-wal", "spool.sqlite-shm", "adaptation.json"} | {
-        n for n in names if n.startswith("seq.")}, names
-    assert len([n for n in names if n.startswith("seq.")]) == 1, names
+    spool = f"spool.{DEVICE}.sqlite"
+    assert names <= {spool, f"{spool}-wal", f"{spool}-shm", f"seq.{DEVICE}", f"adaptation.{DEVICE}.json"}, names
+    assert f"seq.{DEVICE}" in names, names
     assert not [p for p in state_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]
     sizes = {m.topic: len(m.payload) for m in collector.messages()}
     assert max(sizes.values()) <= MAX_PAYLOAD, sizes

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_ser.app.config import AudioConfig, Config
+from edge_ser.app.config import SPOOL_FILE, AudioConfig, Config, default_spool_path
+from edge_ser.app.state_files import SQLITE_COMPANIONS, adopt_legacy
 from edge_ser.audio.source import AudioSource
 from edge_ser.errors import ConfigError
 
@@ -76,8 +77,14 @@ def open_source(cfg: AudioConfig, sample_rate: int) -> AudioSource:
 
 
 def make_publisher(cfg: Config, classifier: Classifier) -> MqttPublisher:
-    """The MQTT publisher, with its setup errors attributed to the config that caused them."""
+    """The MQTT publisher, with its setup errors attributed to the config that caused them. Its
+    spool, when it is the state directory's own, first adopts the one shared spool.sqlite of
+    earlier versions (app.state_files.adopt_legacy), so events queued before an upgrade are sent."""
     from edge_ser.mqtt.publisher import MqttPublisher
+
+    spool = cfg.mqtt.settings.spool_path
+    if cfg.state.dir is not None and spool == str(default_spool_path(cfg.state.dir, cfg.device.id)):
+        adopt_legacy(Path(spool), SPOOL_FILE, "event spool", SQLITE_COMPANIONS)
 
     try:
         publisher = MqttPublisher(cfg.mqtt.settings, model_name=classifier.manifest.name,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_ser.app.state_files import device_file
 from edge_ser.errors import ConfigError, read_user_file
 from edge_ser.model.default import DEFAULT_MODEL
 from edge_ser.mqtt.settings import MqttSettings
@@ -30,7 +31,7 @@ from edge_ser.recognise.speech_likeness import SpeechCheckConfig
 SOURCES = ("mic", "file", "stdin")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
-SPOOL_FILE = "spool.sqlite"
+SPOOL_FILE = "spool.sqlite"  # the shared name before spools were kept per device id; see default_spool_path
 CLI = "command line"
 MAX_DEVICE_ID_BYTES = 16
 
@@ -105,7 +106,7 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class StateConfig:
-    dir: str | None = None  # spool (spool.sqlite) and event sequence live here; None = in memory only
+    dir: str | None = None  # spool, event sequence and speaker adaptation, per device id; None = in memory only
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,12 @@ PATH_KEYS = {"audio": {"file"}, "model": {"path"}, "state": {"dir"},
              "mqtt": {"password_file", "ca_file", "cert_file", "key_file", "spool_path"}}
 
 
+def default_spool_path(state_dir: str, device_id: str) -> Path:
+    """The spool of `device_id` in `state_dir` (unless mqtt.spool_path names another): its own
+    file, so events queued under one id are never replayed under another that shares the directory."""
+    return device_file(state_dir, SPOOL_FILE, device_id)
+
+
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read `path` (None: built-in defaults) and apply `overrides` ({"section.key": value}, from flags)."""
     raw: dict[str, Any] = {}
@@ -229,7 +236,8 @@ def _build(raw: dict[str, Any], origin: str, base: Path, from_cli: set[str]) -> 
         if section == "mqtt":
             settings = built["mqtt"]
             if settings.spool_path is None and built["state"].dir is not None:
-                settings = dataclasses.replace(settings, spool_path=str(Path(built["state"].dir) / SPOOL_FILE))
+                settings = dataclasses.replace(
+                    settings, spool_path=str(default_spool_path(built["state"].dir, built["device"].id)))
             built["mqtt"] = MqttConfig(enabled=extras.get("enabled", True), settings=settings)
     return Config(origin=origin, **built)
 

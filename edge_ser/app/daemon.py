@@ -18,12 +18,11 @@ import json
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from edge_ser.app.adaptation_store import AdaptationStore
 from edge_ser.app.config import Config
-from edge_ser.app.state_files import write_atomically
+from edge_ser.app.state_files import device_file, write_atomically
 from edge_ser.audio.source import AudioSource
 from edge_ser.errors import ConfigError
 from edge_ser.model.classifier import Classifier
@@ -55,7 +54,7 @@ class SequenceCounter:
     count, so an upgraded device never goes back to 0."""
 
     def __init__(self, state_dir: str | None, device_id: str) -> None:
-        self._path = None if state_dir is None else Path(state_dir) / f"{SEQ_FILE}.{device_id}"
+        self._path = None if state_dir is None else device_file(state_dir, SEQ_FILE, device_id)
         self.next = 0
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +116,7 @@ class Daemon:
         self.seq = SequenceCounter(cfg.state.dir, cfg.device.id)
         adapter = self.recogniser.adapter
         self.adaptation = (None if adapter is None else
-                           AdaptationStore(cfg.state.dir, adapter, classifier.manifest.sha256))
+                           AdaptationStore(cfg.state.dir, cfg.device.id, adapter, classifier.manifest.sha256))
         if self.adaptation is not None:
             self.adaptation.load()
         self._forget_speaker = False  # reset_adaptation commanded (MQTT thread), applied by the loop
