@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--mqtt-port", type=int, metavar="PORT")
     out.add_argument("--no-mqtt", action="store_true", help="do not connect to a broker")
     out.add_argument("--stdout", action="store_true", help="print each event as a JSON line on stdout")
-    out.add_argument("--state-dir", metavar="DIR", help="durable event spool and sequence number")
+    out.add_argument("--state-dir", metavar="DIR",
+                     help="durable event spool, sequence number and speaker adaptation (files per device id)")
     out.add_argument("--log-format", choices=("kv", "json"))
 
 
