@@ -178,8 +178,10 @@ def test_seq_numbers_are_per_device_id_in_a_shared_state_dir(tmp_path: Path) -> 
         make_daemon(wav, publisher, realtime=False, state_dir=state_dir, device_id=device_id).run()
         return [e["seq"] for e in publisher.events()]
 
-    # each id counts on its own (from the old counter, so an upgraded device never repeats a number)
-    assert [run("kitchen"), run("hall.1"), run("kitchen"), run("hall.1")] == [[40, 41], [40, 41], [42, 43], [42, 43]]
+    # each id counts on its own (from the old counter, so an upgraded device never repeats a number);
+    # "kitchen.tmp"'s file seq.kitchen.tmp must not be where "kitchen" writes its next value first
+    ids = ("kitchen", "kitchen.tmp", "kitchen", "kitchen.tmp")
+    assert [run(i) for i in ids] == [[40, 41], [40, 41], [42, 43], [42, 43]]
 
 
 @pytest.fixture(scope="module")

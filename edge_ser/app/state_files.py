@@ -60,8 +60,10 @@ def adopt_legacy(path: Path, legacy_name: str, what: str, companions: tuple[str,
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` with `text` so a crash or power cut leaves the old or the new content, never
-    half of one: written beside it first (the same name plus ".tmp", so files that differ only in
-    their last suffix, like seq.kiosk and seq.hall, never share a temporary), then renamed over it."""
-    tmp = path.with_name(path.name + ".tmp")
+    half of one: written beside it first, then renamed over it. The temporary is the whole name
+    hidden behind a dot (".seq.kiosk.tmp"): files that differ only in their last suffix never share
+    one, and no device's own file can be named like it (device files start with their kind, so
+    device "a.tmp"'s seq.a.tmp is not device "a"'s temporary)."""
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
