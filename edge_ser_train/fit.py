@@ -23,7 +23,7 @@ from edge_ser_train.progress import Progress
 
 MONITORS = ("loss", "ua")
 SCHEDULES = ("plateau", "cosine")
-BALANCES = ("corpus-class", "speaker-class", "class", "none")
+BALANCES = ("corpus-class", "speaker-class", "speaker-sqrt-class", "class", "none")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class TrainConfig:
     spec_augment: bool = True
     # per-window loss weights: "corpus-class" gives every corpus, and every class within it, an equal
     # share (one corpus is "class" weighting); "speaker-class" gives every corpus a share in proportion
-    # to its training speakers instead; "class" balances classes over all corpora pooled
+    # to its training speakers instead, "speaker-sqrt-class" to their square root; "class" balances
+    # classes over all corpora pooled
     balance: str = "corpus-class"
     seed: int = 0
     members: int = 1  # models trained with seeds seed, seed+1, ...; shipped as one model averaging them
@@ -78,7 +79,10 @@ def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str,
     surprise) still counts as much as the others; with one corpus it is "class". "speaker-class":
     a corpus's share is in proportion to its speakers (`speaker`, per window), split among its
     classes the same way: what carries over to a stranger is the variety of voices, and TESS's one
-    voice then weighs like one of RAVDESS's twenty actors rather than like all of them."""
+    voice then weighs like one of RAVDESS's twenty actors rather than like all of them.
+    "speaker-sqrt-class": in proportion to the square root of its speakers, between the two: a
+    corpus's recording set-up (microphone, room, sentences, way of acting) is also something a
+    stranger may share, and one that weighs 4 % is barely learnt."""
     if balance == "none":
         return None
     corpus_index = np.unique(corpus, return_inverse=True)[1] if balance != "class" else np.zeros_like(y)
@@ -88,12 +92,14 @@ def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str,
     index = index.reshape(-1)  # NumPy 2.0 returns the inverse of an axis-unique with the input's shape
     classes_in_corpus = np.bincount(cells[:, 0])  # cells present per corpus
     corpus_share = (classes_in_corpus > 0) / np.count_nonzero(classes_in_corpus)
-    if balance == "speaker-class":
+    if balance in ("speaker-class", "speaker-sqrt-class"):
         if speaker is None:
-            raise ConfigError('balance "speaker-class" needs the windows\' speakers')
+            raise ConfigError(f'balance "{balance}" needs the windows\' speakers')
         speaker = np.asarray(speaker).reshape(-1)
         speakers_in_corpus = np.array([len(np.unique(speaker[corpus_index == c]))
                                        for c in range(len(classes_in_corpus))])
+        if balance == "speaker-sqrt-class":
+            speakers_in_corpus = np.sqrt(speakers_in_corpus)
         corpus_share = speakers_in_corpus / speakers_in_corpus.sum()
     share = len(y) * corpus_share[cells[:, 0]] / (classes_in_corpus[cells[:, 0]] * counts)  # per cell, per window
     return share[index].astype(np.float32)

@@ -107,7 +107,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--balance", choices=BALANCES, default="corpus-class",
                        help="loss weights per window: every corpus and every class within it an equal share "
                             "(corpus-class; one corpus: the same as class), every corpus a share in proportion to "
-                            "its speakers, split equally over its classes (speaker-class), classes over all "
+                            "its speakers, split equally over its classes (speaker-class) or to their square root "
+                            "(speaker-sqrt-class), classes over all "
                             "corpora pooled (class), or none")
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--mixup", type=float, default=0.2, help="mixup Beta(a, a) parameter; 0 = off")

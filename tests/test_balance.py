@@ -50,6 +50,17 @@ def test_speaker_class_shares_corpora_by_their_speakers() -> None:
         example_weights(Y, CORPUS, "speaker-class")
 
 
+def test_speaker_sqrt_class_shares_corpora_by_the_root_of_their_speakers() -> None:
+    # corpus a: one speaker; corpus b: four speakers, so a gets 1/3 of the 10 (sqrt 1 : sqrt 4) and b 2/3
+    speaker = np.array(["a1"] * 4 + ["b1", "b2", "b3", "b4", "b4", "b4"])
+    w = example_weights(Y, CORPUS, "speaker-sqrt-class", speaker)
+    # a: 10/3 over two classes (3 and 1 windows); b: 20/3 over two classes (1 and 5 windows)
+    np.testing.assert_allclose(w, [5 / 9] * 3 + [5 / 3, 10 / 3] + [2 / 3] * 5, rtol=1e-6)
+    assert w.mean() == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="speakers"):
+        example_weights(Y, CORPUS, "speaker-sqrt-class")
+
+
 def test_an_unknown_balance_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="balance must be one of"):
         TrainConfig(balance="speaker")
