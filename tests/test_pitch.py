@@ -162,12 +162,14 @@ def golden_signal() -> np.ndarray:
 def test_a_legacy_manifest_keeps_the_acf_estimator_and_its_features() -> None:
     """Manifests written before pitch_method existed (model 2.0.0) were trained on "acf" features:
     they must load with it, and give the features recorded with the code as of commit b9d6f62,
-    before the second estimator existed (tolerance: FFT and BLAS builds differ in the last bits
-    between machines, not in anything a change of estimator would leave)."""
+    before the second estimator existed. Tolerance: FFT and BLAS builds differ in the last bits
+    between machines; in float32 next to a c0 of -165 that reaches 3e-5 on small cepstra (measured
+    on a fresh machine with NumPy 2.4), while the spectrum estimator moves the pitch columns by
+    3e-3 and 0.25, so atol 1e-4 still tells the estimators apart."""
     features = FeatureConfig.from_dict(json.loads(FEATURES_2_0_0.read_text()))
     assert features.pitch and features.pitch_method == "acf"
     np.testing.assert_allclose(signal_features(golden_signal(), features), np.load(GOLDEN_2_0_0),
-                               rtol=1e-5, atol=1e-5)
+                               rtol=1e-5, atol=1e-4)
 
 
 def test_the_method_is_recorded_and_new_configs_use_the_spectrum() -> None:
