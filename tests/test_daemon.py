@@ -246,6 +246,19 @@ def test_devices_sharing_a_state_dir_replay_only_their_own_spooled_events(
     assert collector.payloads("edge-ser/dev-b/event") == []
 
 
+def deliver_spooled(tmp_path: Path, state: Path, broker: MosquittoBroker, collector: MqttCollector,
+                    daemon_runner: Callable[..., DaemonProcess], expected: list[str], what: str) -> str:
+    """Run the daemon on `state` (on silence, so it adds no event of its own) until exactly the
+    `expected` event ids have arrived, stop it cleanly; its stderr."""
+    config = config_file(tmp_path, f'[state]\ndir = "{state}"\n')
+    daemon = daemon_runner([*mqtt_args(broker, config), "--file", str(silence_wav(tmp_path / "quiet.wav")),
+                            "--loop", "--stdout"])
+    wait_until(lambda: unique_ids(events_of(collector)) == expected, what=what)
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0, daemon.stderr()
+    return daemon.stderr()
+
+
 def test_a_legacy_spool_left_by_a_crash_is_adopted_and_delivered(
         tmp_path: Path, mqtt_broker: MosquittoBroker, mqtt_collector: Callable[..., MqttCollector],
         daemon_runner: Callable[..., DaemonProcess]) -> None:
@@ -265,14 +278,9 @@ def test_a_legacy_spool_left_by_a_crash_is_adopted_and_delivered(
     mqtt_broker.start()
     collector = mqtt_collector(mqtt_broker, [f"{BASE}/event"])
 
-    config = config_file(tmp_path, f'[state]\ndir = "{state}"\n')
-    daemon = daemon_runner([*mqtt_args(mqtt_broker, config), "--file", str(silence_wav(tmp_path / "quiet.wav")),
-                            "--loop", "--stdout"])
-    wait_until(lambda: unique_ids(events_of(collector)) == ids, what="the legacy spool's events")
-    daemon.send(signal.SIGTERM)
-    assert daemon.wait() == 0, daemon.stderr()
+    stderr = deliver_spooled(tmp_path, state, mqtt_broker, collector, daemon_runner, ids, "the legacy spool's events")
     adopted = state / f"spool.{DEVICE}.sqlite"
-    assert f"adopted event spool {legacy} from before state was kept per device id as {adopted}" in daemon.stderr()
+    assert f"adopted event spool {legacy} from before state was kept per device id as {adopted}" in stderr
     assert adopted.is_file() and not legacy.exists() and not legacy.with_name("spool.sqlite-wal").exists()
 
 
@@ -296,15 +304,11 @@ def test_a_legacy_spool_is_left_alone_when_the_device_has_its_own(
     legacy_bytes = legacy.read_bytes()
     own_ids = spool(own, 2)
     collector = mqtt_collector(mqtt_broker, [f"{BASE}/event"])
-    config = config_file(tmp_path, f'[state]\ndir = "{state}"\n')
-    daemon = daemon_runner([*mqtt_args(mqtt_broker, config), "--file", str(silence_wav(tmp_path / "quiet.wav")),
-                            "--loop", "--stdout"])
-    wait_until(lambda: unique_ids(events_of(collector)) == own_ids, what="the device's own spooled events")
-    daemon.send(signal.SIGTERM)
-    assert daemon.wait() == 0, daemon.stderr()
+    stderr = deliver_spooled(tmp_path, state, mqtt_broker, collector, daemon_runner, own_ids,
+                             "the device's own spooled events")
     assert unique_ids(events_of(collector)) == own_ids
     assert legacy.read_bytes() == legacy_bytes
-    assert "adopted" not in daemon.stderr()
+    assert "adopted" not in stderr
 
 
 def test_wrong_password_is_reported_and_retried(tmp_path: Path, mqtt_tls_broker: MosquittoBroker,
