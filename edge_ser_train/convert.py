@@ -149,7 +149,9 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     metrics = {"verification": {"speakers": verification_speakers,
                                 "float_clip_ua": comparison.float_scores["clip"]["ua"],
                                 "int8_clip_ua": comparison.int8_scores["clip"]["ua"],
-                                "top1_agreement": comparison.top1_agreement, "note": note}}
+                                "top1_agreement": comparison.top1_agreement,
+                                "clip_agreement": comparison.clip_agreement, "int8_ties": comparison.int8_ties,
+                                "note": note}}
     if cv_metrics:
         metrics["cross_validation"] = cv_metrics
     return write_model(out, tflite, name=name, version=version, labels=labels.labels,

@@ -171,6 +171,11 @@ def markdown(labels: tuple[str, ...], folds: list[dict[str, Any]], summary: dict
         lines.append(f"| **all, mean ± std over folds** | | | **{_pct(cv['ua']['mean'])} ± {_pct(cv['ua']['std'])}** "
                      f"| {_pct(cv['wa']['mean'])} | {_pct(cv['macro_f1']['mean'])} | "
                      f"{_pct(summary['float_clip']['ua']['mean'])} |")
+        window, clip, ties = summary["top1_agreement"], summary["clip_agreement"], summary["int8_ties"]
+        lines += ["", f"int8/float agreement, lowest fold (mean over folds): windows {_pct(window['min'])} % "
+                      f"({_pct(window['mean'])} %), clips {_pct(clip['min'])} % ({_pct(clip['mean'])} %). Windows "
+                      f"whose two highest int8 outputs tie (1/256 steps; argmax takes the first label): "
+                      f"{_pct(ties['mean'])} % (at most {_pct(ties['max'])} % in a fold)."]
     lines += ["", "Per-class recall and confusion matrices: classification_report.txt and metrics.json.", ""]
     return "\n".join(lines)
 
@@ -194,8 +199,11 @@ def write_report(out: Path, labels: tuple[str, ...], folds: list[dict[str, Any]]
         for variant in ("float", "int8"):
             for level in ("clip", "window"):
                 summary[f"{variant}_{level}"] = mean_std([f[variant][level] for f in folds])
-        summary["top1_agreement"] = {"mean": float(np.mean([f["top1_agreement"] for f in folds])),
-                                     "min": float(np.min([f["top1_agreement"] for f in folds]))}
+        for key in ("top1_agreement", "clip_agreement"):
+            summary[key] = {"mean": float(np.mean([f[key] for f in folds])),
+                            "min": float(np.min([f[key] for f in folds]))}
+        summary["int8_ties"] = {"mean": float(np.mean([f["int8_ties"] for f in folds])),
+                                "max": float(np.max([f["int8_ties"] for f in folds]))}
         pooled = {v: pooled_scores(folds, v, "clip", labels) for v in ("float", "int8")}
         corpora = per_corpus_cv(folds, settings, labels)
         report.update(pooled_clip=pooled, per_corpus=corpora, folds=folds, curves=[curve(h) for h in histories])

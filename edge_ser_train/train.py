@@ -94,7 +94,8 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
     result.update(test_speakers=list(test_speakers), val_speakers=val_speakers,
                   best_epoch=history.best_epoch + 1, tflite_bytes=len(tflite))
     print(f"  clip UA float {result['float']['clip']['ua']:.3f} int8 {result['int8']['clip']['ua']:.3f}, "
-          f"agreement {result['top1_agreement']:.3f}, {len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]"
+          f"agreement {result['top1_agreement']:.3f} (clips {result['clip_agreement']:.3f}, "
+          f"int8 ties {result['int8_ties']:.3f}), {len(tflite) / 1024:.0f} KB [{time.time() - started:.0f} s]"
           + (f", members alone {result['member_float_clip_ua']}" if "member_float_clip_ua" in result else ""),
           flush=True)
     return result, history, held_out

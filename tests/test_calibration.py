@@ -117,7 +117,7 @@ def test_the_report_and_metrics_json_carry_ece_before_and_after(tmp_path: Path) 
     labels = ("neutral", "angry")
     result = scores(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), labels)
     fold = {"float": {"clip": result, "window": result}, "int8": {"clip": result, "window": result},
-            "top1_agreement": 1.0}
+            "top1_agreement": 1.0, "clip_agreement": 1.0, "int8_ties": 0.0}
     calibration = calibration_summary(overconfident_folds(2.5, folds=2))
     summary = write_report(tmp_path, labels, [fold, fold], [History(), History()], {"folds": 2}, calibration)
     assert summary["calibration"]["temperature"] == calibration["temperature"]

@@ -22,7 +22,8 @@ def fold(y_pred: list[int], agreement: float) -> dict:
     # Four test clips, two per class; the int8 and the float model predict the same here.
     result = scores(np.array([0, 0, 1, 1]), np.array(y_pred), LABELS)
     return {"float": {"clip": result, "window": result}, "int8": {"clip": result, "window": result},
-            "top1_agreement": agreement, "tflite_bytes": 2048, "member_float_clip_ua": [0.5, 1.0]}
+            "top1_agreement": agreement, "clip_agreement": 1.0, "int8_ties": 0.0, "tflite_bytes": 2048,
+            "member_float_clip_ua": [0.5, 1.0]}
 
 
 def test_a_report_row_gives_means_over_folds_and_each_fold(tmp_path: Path) -> None:
@@ -68,8 +69,10 @@ def test_per_corpus_and_leave_one_corpus_out_tables(tmp_path: Path) -> None:
     # neutral 2/2, angry 1/2: UA 75 %. Corpus b: every clip called neutral -> UA 50 %, WA 50 %.
     a1, a2 = scored([0, 1], [0, 1]), scored([0, 1], [0, 0])
     b1, b2 = scored([0, 1], [0, 0]), scored([0, 1], [0, 0])
-    folds = [{**scored([0, 1, 0, 1], [0, 1, 0, 0]), "corpora": {"a": a1, "b": b1}, "top1_agreement": 1.0},
-             {**scored([0, 1, 0, 1], [0, 0, 0, 0]), "corpora": {"a": a2, "b": b2}, "top1_agreement": 0.9}]
+    folds = [{**scored([0, 1, 0, 1], [0, 1, 0, 0]), "corpora": {"a": a1, "b": b1}, "top1_agreement": 1.0,
+              "clip_agreement": 1.0, "int8_ties": 0.0},
+             {**scored([0, 1, 0, 1], [0, 0, 0, 0]), "corpora": {"a": a2, "b": b2}, "top1_agreement": 0.9,
+              "clip_agreement": 0.75, "int8_ties": 0.04}]
     # Leave-one-corpus-out: a scored 4/4 right (UA 100 %), b 2/4 with both neutral clips wrong (UA 50 %).
     loco = [{"corpus": "a", "train_corpora": ["b", "tess"], **scored([0, 0, 1, 1], [0, 0, 1, 1]),
              "top1_agreement": 0.95},
@@ -93,6 +96,8 @@ def test_per_corpus_and_leave_one_corpus_out_tables(tmp_path: Path) -> None:
     assert "| a | 2 | 4 | 75.0 | 75.0 | 73.3 | 75.0 |" in md
     assert "| b | 2 | 4 | 50.0 | 50.0 | 33.3 | 50.0 |" in md
     assert "| tess | 1 | – |" in md and "boredom 3" in md
+    assert ("lowest fold (mean over folds): windows 90.0 % (95.0 %), clips 75.0 % (87.5 %)" in md
+            and "2.0 % (at most 4.0 % in a fold)" in md)
     assert md.index("Leave one corpus out") < md.index("Cross-validation by speaker")
     assert "== int8, leave b out (trained on a, tess) ==" in (tmp_path / "classification_report.txt").read_text()
 
