@@ -17,13 +17,17 @@ from edge_ser_train.export import int8_predict
 from edge_ser_train.metrics import clip_probabilities, predictions, scores
 
 
+def clip_predictions(probs: np.ndarray, data: ExampleSet) -> np.ndarray:
+    """The label of each of `data.clips()`, windows averaged per clip as on the device
+    (NO_PREDICTION for a clip without windows)."""
+    return predictions(clip_probabilities(probs, data.clip, data.clips()))
+
+
 def level_scores(probs: np.ndarray, data: ExampleSet, labels: tuple[str, ...]) -> dict[str, Any]:
     """Clip-level (headline, windows averaged per clip as on the device; a clip of the set's speakers
     without windows is an error) and window-level scores."""
-    clips = data.clips()
-    clip_pred = predictions(clip_probabilities(probs, data.clip, clips))
     window_pred = predictions(probs)
-    return {"clip": scores(data.clip_label[clips], clip_pred, labels),
+    return {"clip": scores(data.clip_label[data.clips()], clip_predictions(probs, data), labels),
             "window": scores(data.y, window_pred, labels)}
 
 
@@ -71,12 +75,9 @@ def clip_agreement(float_probs: np.ndarray, int8_probs: np.ndarray, data: Exampl
     """Share of `data`'s clips that the two models label alike, windows averaged per clip as
     `edge-ser predict` does: what a user of the int8 model sees differ (a clip without windows has
     no label in either, which is alike)."""
-    clips = data.clips()
-    if len(clips) == 0:
+    if len(data.clips()) == 0:
         return 1.0
-    float_labels, int8_labels = (predictions(clip_probabilities(probs, data.clip, clips))
-                                 for probs in (float_probs, int8_probs))
-    return float(np.mean(float_labels == int8_labels))
+    return float(np.mean(clip_predictions(float_probs, data) == clip_predictions(int8_probs, data)))
 
 
 def compare(model: Any, tflite: bytes, data: ExampleSet, labels: tuple[str, ...]) -> Comparison:
