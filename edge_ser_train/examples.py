@@ -45,6 +45,7 @@ class ExampleConfig:
     wave_augment: bool = True  # noise, gain, shift, speed, pitch on the copies
     vtlp: tuple[float, float] | None = (0.9, 1.1)  # per-copy warp factor range; None = no VTLP
     room_augment: bool = False  # rooms and microphones on the copies: reverb, babble, noise, EQ, level (room.py)
+    room: RoomAugment = field(default_factory=RoomAugment)  # which of them, how often (with room_augment)
     seed: int = 0
     gate: GateConfig = field(default_factory=GateConfig)  # written into the manifest for `predict`
     # Speaker adaptation (edge_ser.features.adaptation) without its prior, which is fitted per split:
@@ -163,14 +164,14 @@ def _one_clip(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, str]]])
     train_spec = WindowSpec(cfg.window_frames, cfg.train_hop_frames)
     features = cfg.cut_features
     copies = [clip_windows(signal, features, train_spec, cfg.gate)]
-    augment, room = WaveAugment(), RoomAugment()
+    augment = WaveAugment()
     talkers = read_pool(pool, cfg.features.sample_rate) if cfg.room_augment and cfg.augmented_copies else []
     for k in range(1, cfg.augmented_copies + 1):
         rng = np.random.default_rng([cfg.seed, index, k])
         audio = augment(signal, cfg.features.sample_rate, rng) if cfg.wave_augment else signal
         factor = float(rng.uniform(*cfg.vtlp)) if cfg.vtlp else 1.0
         if cfg.room_augment:
-            audio = room(audio, cfg.features.sample_rate, rng, utterance.speaker, talkers)
+            audio = cfg.room(audio, cfg.features.sample_rate, rng, utterance.speaker, talkers)
         copies.append(clip_windows(audio, features, train_spec, cfg.gate, factor))
     device = clip_windows(signal, features, WindowSpec(cfg.window_frames, cfg.device_hop_frames), cfg.gate)
     return copies, device

@@ -16,6 +16,7 @@ from edge_ser_train.examples import ExampleConfig
 from edge_ser_train.fit import BALANCES, MONITORS, SCHEDULES, TrainConfig
 from edge_ser_train.labels import LABEL_SETS, LabelSet, label_set
 from edge_ser_train.models import POOLINGS, ModelConfig
+from edge_ser_train.room import RoomAugment
 
 DEFAULT_CACHE = Path("/tmp/edge_ser_cache")
 
@@ -33,6 +34,17 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number in [0, 1], refused when the command line is read."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, not {value}")
+    return value
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +92,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                      help="copies also in simulated rooms and microphones: reverberation (RT60 0.2-0.8 s), babble "
                           "of other speakers, noise at 0-20 dB SNR, MEMS/EQ colouration, telephone band, level "
                           "+-20 dB with clipping")
+    aug.add_argument("--room-babble", type=probability, default=RoomAugment.babble_probability, metavar="P",
+                     help="with --room-augment: the share of copies with other talkers at 5-20 dB SNR")
+    aug.add_argument("--room-reverb", type=probability, default=RoomAugment.reverb_probability, metavar="P",
+                     help="with --room-augment: the share of copies in a reverberant room")
     aug.add_argument("--vtlp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LOW", "HIGH"),
                      help="range of the per-copy VTLP warp factor")
     aug.add_argument("--no-spec-augment", action="store_true")
@@ -140,6 +156,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.adapt and not features.pitch and args.normalisation not in SPEAKER_NORMALISATIONS:
         raise TrainingError("--adapt adapts the pitch columns or, with --normalisation speaker, the cepstra: "
                             "without either it would change nothing")
+    room_changed = (args.room_babble, args.room_reverb) != (RoomAugment.babble_probability,
+                                                           RoomAugment.reverb_probability)
+    if room_changed and not args.room_augment:
+        raise TrainingError("--room-babble and --room-reverb set how often --room-augment uses an effect: "
+                            "add --room-augment")
     if args.adapt_voiced and not (args.adapt and features.pitch):
         raise TrainingError("--adapt-voiced tells voiced frames by the pitch columns: it needs --adapt and pitch")
     horizon = args.adapt_horizon / features.frame_seconds
@@ -149,7 +170,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
                              device_hop_frames=args.device_hop, augmented_copies=args.copies,
                              wave_augment=not args.no_wave_augment,
                              vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed,
-                             room_augment=args.room_augment, adaptation=adaptation)
+                             room_augment=args.room_augment, adaptation=adaptation,
+                             room=RoomAugment(babble_probability=args.room_babble,
+                                              reverb_probability=args.room_reverb))
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
                         attention=args.attention, pooling=args.pooling)
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
