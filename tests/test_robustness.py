@@ -18,6 +18,7 @@ from edge_ser_train.corpora import Utterance, load_folders
 from edge_ser_train.examples import ExampleConfig, babble_pools, build_examples
 from edge_ser_train.labels import LABEL_SETS
 from edge_ser_train.robustness import CONDITIONS, condition_examples
+from edge_ser_train.room import RoomAugment
 
 LABELS = LABEL_SETS["four"]  # neutral, happy, sad, angry: one generated pitch each
 SPEAKERS = 4
@@ -63,6 +64,17 @@ def test_room_augmented_copies_are_other_windows_and_the_originals_are_untouched
     room_copies, plain_copies = room_train.x[room_train.copy == 1], plain_train.x[plain_train.copy == 1]
     assert len(room_copies) > 0
     assert len(room_copies) != len(plain_copies) or not np.allclose(room_copies, plain_copies)
+
+
+def test_the_copies_are_drawn_with_the_configured_room_shares(corpus: list[Utterance]) -> None:
+    """`ExampleConfig.room` is what the copies go through: a room that never applies an effect
+    leaves them exactly as without room augmentation."""
+    plain_train, _ = build_examples(corpus, LABELS, small_config(augmented_copies=1), workers=1)
+    quiet = RoomAugment(reverb_probability=0, babble_probability=0, noise_probability=0, mems_probability=0,
+                        colour_probability=0, telephone_probability=0, level_probability=0)
+    quiet_train, _ = build_examples(corpus, LABELS, small_config(augmented_copies=1, room_augment=True, room=quiet),
+                                    workers=1)
+    np.testing.assert_array_equal(quiet_train.x, plain_train.x)
 
 
 def test_conditions_are_cut_by_the_device_chain_and_change_the_windows(corpus: list[Utterance]) -> None:

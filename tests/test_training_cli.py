@@ -21,6 +21,7 @@ from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.console import TF_NOISE, filtered_fd2
 from edge_ser_train.corpora import load_source
 from edge_ser_train.options import add_options, settings_from
+from edge_ser_train.room import RoomAugment
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,6 +96,8 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
     (["--data", "ravdess="], "data source 'ravdess=' must look like [KIND=]PATH "
                              "(KIND: ravdess, crema-d, tess, savee, emodb, csv, folders)"),
     (["--protocol", "loco"], "leave-one-corpus-out needs two or more corpora, got ravdess"),
+    (["--room-babble", "0.5"], "--room-babble and --room-reverb set how often --room-augment uses an effect: "
+                               "add --room-augment"),
 ])
 def test_contradictory_or_broken_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      options: list[str], message: str) -> None:
@@ -157,12 +160,26 @@ def test_the_pitch_method_option_reaches_the_feature_config(tmp_path: Path, opti
     assert settings.examples.features.pitch_method == method
 
 
+def test_the_room_shares_reach_the_augmentation_and_default_to_its_own(tmp_path: Path) -> None:
+    """The probabilities on the command line are the ones the copies are drawn with (and so the ones
+    the manifest's recipe records); without them the recipe keeps RoomAugment's defaults."""
+    ravdess_clip(tmp_path / "ravdess", "05", "01")
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    base = ["--data", str(tmp_path / "ravdess"), "--room-augment"]
+    room = settings_from(parser.parse_args([*base, "--room-babble", "0.5", "--room-reverb", "0"])).examples.room
+    assert (room.babble_probability, room.reverb_probability) == (0.5, 0.0)
+    assert settings_from(parser.parse_args(base)).examples.room == RoomAugment()
+
+
 @pytest.mark.parametrize(("options", "message"), [
     (["--folds", "1"], "argument --folds: must be at least 2, not 1"),
     (["--epochs", "0"], "argument --epochs: must be at least 1, not 0"),
     (["--members", "0"], "argument --members: must be at least 1, not 0"),
     (["--copies", "-1"], "argument --copies: must be at least 0, not -1"),
     (["--batch-size", "many"], "argument --batch-size: expected an integer, not 'many'"),
+    (["--room-babble", "1.5"], "argument --room-babble: must lie between 0 and 1, not 1.5"),
+    (["--room-reverb", "often"], "argument --room-reverb: expected a probability, not 'often'"),
 ])
 def test_impossible_counts_are_refused_when_the_command_line_is_read(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str) -> None:
