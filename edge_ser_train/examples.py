@@ -177,8 +177,18 @@ def _one_clip(args: tuple[int, Utterance, ExampleConfig, list[tuple[str, str]]])
     return copies, device
 
 
-def _assemble(parts: list[Windows], labels: np.ndarray, clip_ids: list[int], copy_ids: list[int],
-              speakers: np.ndarray, cfg: ExampleConfig) -> ExampleSet:
+def kept_clips(utterances: Sequence[Utterance], labels: LabelSet) -> tuple[list[Utterance], np.ndarray, np.ndarray]:
+    """(the utterances whose label is in `labels`, their label indices, their speakers): the clips an
+    example set numbers, so every set built from the same utterances agrees on clip indices."""
+    kept = [u for u in utterances if labels.index(u.label) is not None]
+    return (kept, np.array([labels.index(u.label) for u in kept], dtype=np.int32),
+            np.array([u.speaker for u in kept]))
+
+
+def assemble(parts: Sequence[Windows], labels: np.ndarray, clip_ids: Sequence[int], copy_ids: Sequence[int],
+             speakers: np.ndarray, cfg: ExampleConfig) -> ExampleSet:
+    """One ExampleSet from per-(clip, copy) windows: `parts[i]` belongs to clip `clip_ids[i]`, copy
+    `copy_ids[i]`; `labels`/`speakers` are per clip (from `kept_clips`)."""
     counts = [len(x) for x, _ in parts]
     x = (np.concatenate([x for x, _ in parts]) if parts else
          np.zeros((0, cfg.window_frames, cfg.features.n_features), np.float32))
@@ -198,9 +208,7 @@ def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: Examp
     Utterances whose label is outside `labels` are dropped here, so clip indices count kept clips.
     With `cfg.room_augment`, babble is drawn within `babble_groups` (see `babble_pools`).
     """
-    kept = [u for u in utterances if labels.index(u.label) is not None]
-    clip_label = np.array([labels.index(u.label) for u in kept], dtype=np.int32)
-    clip_speaker = np.array([u.speaker for u in kept])
+    kept, clip_label, clip_speaker = kept_clips(utterances, labels)
     groups = [list(g) for g in babble_groups] if cfg.room_augment and babble_groups else None
     cache = Path(cache_dir) / f"examples-{cfg.key(kept, groups)}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
@@ -221,8 +229,8 @@ def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: Examp
             train_parts.append(windows)
             train_clips.append(i)
             train_copies.append(k)
-    train = _assemble(train_parts, clip_label, train_clips, train_copies, clip_speaker, cfg)
-    evaluation = _assemble([d for _, d in results], clip_label, list(range(len(kept))), [0] * len(kept),
+    train = assemble(train_parts, clip_label, train_clips, train_copies, clip_speaker, cfg)
+    evaluation = assemble([d for _, d in results], clip_label, list(range(len(kept))), [0] * len(kept),
                            clip_speaker, cfg)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

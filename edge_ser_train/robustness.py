@@ -25,7 +25,16 @@ from edge_ser.recognise.segmenter import WindowSpec
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.augment import add_noise, mix_at_snr
 from edge_ser_train.corpora import Utterance
-from edge_ser_train.examples import ExampleConfig, ExampleSet, Windows, babble_pools, clip_windows, read_pool
+from edge_ser_train.examples import (
+    ExampleConfig,
+    ExampleSet,
+    Windows,
+    assemble,
+    babble_pools,
+    clip_windows,
+    kept_clips,
+    read_pool,
+)
 from edge_ser_train.export import int8_predict
 from edge_ser_train.labels import LabelSet
 from edge_ser_train.metrics import clip_probabilities, predictions, scores
@@ -110,25 +119,17 @@ def condition_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: E
                        workers: int | None = None) -> dict[str, ConditionSet]:
     """Per condition name, the evaluation windows (device hop) of every clip under that condition;
     clip indices match `build_examples`' evaluation set. Babble is drawn within `groups`."""
-    kept = [u for u in utterances if labels.index(u.label) is not None]
-    clip_label = np.array([labels.index(u.label) for u in kept], dtype=np.int32)
-    clip_speaker = np.array([u.speaker for u in kept])
+    kept, clip_label, clip_speaker = kept_clips(utterances, labels)
     pools = babble_pools(kept, groups, cfg.seed)
     jobs = [(i, u, cfg, pool, tuple(conditions)) for i, (u, pool) in enumerate(zip(kept, pools, strict=True))]
     with Pool(workers or min(2, os.cpu_count() or 1)) as workers_pool:
         results = workers_pool.map(_clip_conditions, jobs, chunksize=4)
     sets = {}
-    empty = np.zeros((0, cfg.window_frames, cfg.features.n_features), np.float32)
     for number, condition in enumerate(conditions):
-        parts = [r[number] for r in results]
-        made = np.array([p is not None for p in parts], dtype=bool)
-        windows = [p for p in parts if p is not None]
-        x = np.concatenate([w for w, _ in windows]) if windows else empty
-        start = np.concatenate([s for _, s in windows]) if windows else np.zeros(0, np.int32)
-        clip = np.repeat(np.flatnonzero(made).astype(np.int32), [len(w) for w, _ in windows])
+        made = np.array([r[number] is not None for r in results], dtype=bool)
+        windows = [r[number] for r in results if r[number] is not None]
         sets[condition.name] = ConditionSet(
-            ExampleSet(x.astype(np.float32), clip_label[clip], clip, np.zeros(len(clip), np.int16), clip_label,
-                       clip_speaker, start), made)
+            assemble(windows, clip_label, np.flatnonzero(made).tolist(), [0] * len(windows), clip_speaker, cfg), made)
     return sets
 
 
