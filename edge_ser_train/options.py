@@ -10,6 +10,7 @@ from pathlib import Path
 
 from edge_ser.features.adaptation import AdaptationConfig
 from edge_ser.features.config import NORMALISATIONS, PITCH_METHODS, SPEAKER_NORMALISATIONS, FeatureConfig
+from edge_ser.recognise.gate import GateConfig
 from edge_ser_train.corpora import Utterance, combine, load_source
 from edge_ser_train.errors import TrainingError
 from edge_ser_train.examples import ExampleConfig
@@ -82,6 +83,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                        help="int8 input: divide each coefficient by its spread in the training windows (constants "
                             "in the manifest; folded into the first convolution), so all use the int8 range alike")
     feats.add_argument("--window-frames", type=at_least(1), default=200, help="frames per window (10 ms each)")
+    feats.add_argument("--gate-floor", type=float, default=GateConfig.absolute_floor_db, metavar="DBFS",
+                       help="the voice gate's absolute floor the windows are cut with (written into the manifest, "
+                            "which `predict` and the daemon start from); model 3.0.0 was trained with -65")
     feats.add_argument("--train-hop", type=at_least(1), default=20, help="window hop for training examples")
     feats.add_argument("--device-hop", type=at_least(1), default=50, help="window hop on the device / in evaluation")
     aug = parser.add_argument_group("augmentation")
@@ -161,6 +165,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if room_changed and not args.room_augment:
         raise TrainingError("--room-babble and --room-reverb set how often --room-augment uses an effect: "
                             "add --room-augment")
+    if not args.gate_floor < 0:
+        raise TrainingError(f"--gate-floor {args.gate_floor:g} dBFS would let no frame through: full scale is 0 dBFS")
     if args.adapt_voiced and not (args.adapt and features.pitch):
         raise TrainingError("--adapt-voiced tells voiced frames by the pitch columns: it needs --adapt and pitch")
     horizon = args.adapt_horizon / features.frame_seconds
@@ -172,7 +178,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                              vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed,
                              room_augment=args.room_augment, adaptation=adaptation,
                              room=RoomAugment(babble_probability=args.room_babble,
-                                              reverb_probability=args.room_reverb))
+                                              reverb_probability=args.room_reverb),
+                             gate=GateConfig(absolute_floor_db=args.gate_floor))
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
                         attention=args.attention, pooling=args.pooling)
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,

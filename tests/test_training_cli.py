@@ -16,6 +16,7 @@ import pytest
 
 from edge_ser.audio.wavfile import write_wav
 from edge_ser.errors import AudioFileError
+from edge_ser.recognise.gate import GateConfig
 from edge_ser_train import build_default, convert, train
 from edge_ser_train.audio import read_corpus_audio
 from edge_ser_train.console import TF_NOISE, filtered_fd2
@@ -96,6 +97,7 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
     (["--data", "ravdess="], "data source 'ravdess=' must look like [KIND=]PATH "
                              "(KIND: ravdess, crema-d, tess, savee, emodb, csv, folders)"),
     (["--protocol", "loco"], "leave-one-corpus-out needs two or more corpora, got ravdess"),
+    (["--gate-floor", "3"], "--gate-floor 3 dBFS would let no frame through: full scale is 0 dBFS"),
     (["--room-babble", "0.5"], "--room-babble and --room-reverb set how often --room-augment uses an effect: "
                                "add --room-augment"),
 ])
@@ -170,6 +172,17 @@ def test_the_room_shares_reach_the_augmentation_and_default_to_its_own(tmp_path:
     room = settings_from(parser.parse_args([*base, "--room-babble", "0.5", "--room-reverb", "0"])).examples.room
     assert (room.babble_probability, room.reverb_probability) == (0.5, 0.0)
     assert settings_from(parser.parse_args(base)).examples.room == RoomAugment()
+
+
+def test_the_gate_floor_is_the_one_the_windows_are_cut_with(tmp_path: Path) -> None:
+    """--gate-floor -65 reproduces model 3.0.0's gate (the Makefile's recipe says so); without it,
+    new models get the device's default."""
+    ravdess_clip(tmp_path / "ravdess", "05", "01")
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    base = ["--data", str(tmp_path / "ravdess")]
+    assert settings_from(parser.parse_args([*base, "--gate-floor", "-65"])).examples.gate.absolute_floor_db == -65.0
+    assert settings_from(parser.parse_args(base)).examples.gate == GateConfig()
 
 
 @pytest.mark.parametrize(("options", "message"), [
