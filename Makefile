@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 # DATA holds ravdess/, tess/ and emodb/ (see its README); MODEL_RECIPE is what reports/multicorpus
 # cross-validated.
 DATA ?= ../shared/data
-MODEL_RECIPE := --members 1 --room-augment --adapt --normalisation speaker --gate-floor -65
+MODEL_RECIPE := --members 1 --room-augment --adapt --normalisation speaker
 
 .PHONY: run test bench lint model deps setup-runtime setup-dev clean
 

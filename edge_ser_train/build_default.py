@@ -2,8 +2,7 @@
 (RAVDESS actors 01-20, TESS OAF, EmoDB 03/08/09/10/11).
 
     python -m edge_ser_train.build_default --data ravdess=PATH --data tess=PATH --data emodb=PATH \
-        --members 1 --room-augment --adapt --normalisation speaker --gate-floor -65 \
-        --out edge_ser/model/bundled/default.tflite
+        --members 1 --room-augment --adapt --normalisation speaker --out edge_ser/model/bundled/default.tflite
 
 The same training as `edge-ser-train --final` (edge_ser_train.final) and the same conversion as
 edge-ser-convert, with the bundled model's name and version and the committed CV report's summary

@@ -85,7 +85,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     feats.add_argument("--window-frames", type=at_least(1), default=200, help="frames per window (10 ms each)")
     feats.add_argument("--gate-floor", type=float, default=GateConfig.absolute_floor_db, metavar="DBFS",
                        help="the voice gate's absolute floor the windows are cut with (written into the manifest, "
-                            "which `predict` and the daemon start from); model 3.0.0 was trained with -65")
+                            "which `predict` and the daemon start from); -75 keeps very soft speech but cost "
+                            "reverberation and babble robustness here (reports/gate_floor.md)")
     feats.add_argument("--train-hop", type=at_least(1), default=20, help="window hop for training examples")
     feats.add_argument("--device-hop", type=at_least(1), default=50, help="window hop on the device / in evaluation")
     aug = parser.add_argument_group("augmentation")

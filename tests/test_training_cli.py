@@ -175,13 +175,13 @@ def test_the_room_shares_reach_the_augmentation_and_default_to_its_own(tmp_path:
 
 
 def test_the_gate_floor_is_the_one_the_windows_are_cut_with(tmp_path: Path) -> None:
-    """--gate-floor -65 reproduces model 3.0.0's gate (the Makefile's recipe says so); without it,
-    new models get the device's default."""
+    """--gate-floor sets the floor the training windows are cut with (and the manifest records);
+    without it, models get the device's default gate."""
     ravdess_clip(tmp_path / "ravdess", "05", "01")
     parser = argparse.ArgumentParser()
     add_options(parser)
     base = ["--data", str(tmp_path / "ravdess")]
-    assert settings_from(parser.parse_args([*base, "--gate-floor", "-65"])).examples.gate.absolute_floor_db == -65.0
+    assert settings_from(parser.parse_args([*base, "--gate-floor", "-75"])).examples.gate.absolute_floor_db == -75.0
     assert settings_from(parser.parse_args(base)).examples.gate == GateConfig()
 
 

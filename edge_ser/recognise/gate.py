@@ -20,10 +20,10 @@ class GateConfig:
     """Voice gate parameters, in dB (relative to full scale) and frames (hops of the front end)."""
 
     threshold_db: float = 12.0  # a frame is speech when it is this far above the noise floor ...
-    # ... and above this level (nothing below it is ever speech). Low enough for soft speech a few
-    # metres from the microphone: at -65 dBFS, RAVDESS played 20 dB quieter lost 28 of 200 clips
-    # whole (mostly neutral ones); at -75, 2 (reports/gate_floor.md).
-    absolute_floor_db: float = -75.0
+    # ... and above this level (nothing below it is ever speech). -65 drops very soft speech whole
+    # (RAVDESS played 20 dB quieter: 28 of 200 clips), -75 keeps it but, trained with, costs
+    # reverberant and babbly rooms more (reports/gate_floor.md): a profile chooses.
+    absolute_floor_db: float = -65.0
     initial_floor_db: float = -60.0  # noise floor assumed before the room has been heard
     floor_rise_db_per_s: float = 1.0  # how fast the floor may climb towards louder background
     onset_frames: int = 5  # consecutive speech frames that open an utterance
