@@ -231,7 +231,7 @@ def build_examples(utterances: Sequence[Utterance], labels: LabelSet, cfg: Examp
             train_copies.append(k)
     train = assemble(train_parts, clip_label, train_clips, train_copies, clip_speaker, cfg)
     evaluation = assemble([d for _, d in results], clip_label, list(range(len(kept))), [0] * len(kept),
-                           clip_speaker, cfg)
+                          clip_speaker, cfg)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, tx=train.x, tclip=train.clip, tcopy=train.copy, tstart=train.start,
