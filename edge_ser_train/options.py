@@ -97,10 +97,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                      help="copies also in simulated rooms and microphones: reverberation (RT60 0.2-0.8 s), babble "
                           "of other speakers, noise at 0-20 dB SNR, MEMS/EQ colouration, telephone band, level "
                           "+-20 dB with clipping")
-    aug.add_argument("--room-babble", type=probability, default=RoomAugment.babble_probability, metavar="P",
-                     help="with --room-augment: the share of copies with other talkers at 5-20 dB SNR")
-    aug.add_argument("--room-reverb", type=probability, default=RoomAugment.reverb_probability, metavar="P",
-                     help="with --room-augment: the share of copies in a reverberant room")
+    aug.add_argument("--room-babble", type=probability, metavar="P",
+                     help="with --room-augment: the share of copies with other talkers at 5-20 dB SNR "
+                          f"(default {RoomAugment.babble_probability})")
+    aug.add_argument("--room-reverb", type=probability, metavar="P",
+                     help="with --room-augment: the share of copies in a reverberant room "
+                          f"(default {RoomAugment.reverb_probability})")
     aug.add_argument("--vtlp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LOW", "HIGH"),
                      help="range of the per-copy VTLP warp factor")
     aug.add_argument("--no-spec-augment", action="store_true")
@@ -161,9 +163,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.adapt and not features.pitch and args.normalisation not in SPEAKER_NORMALISATIONS:
         raise TrainingError("--adapt adapts the pitch columns or, with --normalisation speaker, the cepstra: "
                             "without either it would change nothing")
-    room_changed = (args.room_babble, args.room_reverb) != (RoomAugment.babble_probability,
-                                                           RoomAugment.reverb_probability)
-    if room_changed and not args.room_augment:
+    shares = {"babble_probability": args.room_babble, "reverb_probability": args.room_reverb}
+    room_shares = {name: share for name, share in shares.items() if share is not None}
+    if room_shares and not args.room_augment:
         raise TrainingError("--room-babble and --room-reverb set how often --room-augment uses an effect: "
                             "add --room-augment")
     if not args.gate_floor < 0:
@@ -178,8 +180,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                              wave_augment=not args.no_wave_augment,
                              vtlp=None if args.no_vtlp else tuple(args.vtlp), seed=args.seed,
                              room_augment=args.room_augment, adaptation=adaptation,
-                             room=RoomAugment(babble_probability=args.room_babble,
-                                              reverb_probability=args.room_reverb),
+                             room=RoomAugment(**room_shares),
                              gate=GateConfig(absolute_floor_db=args.gate_floor))
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
                         attention=args.attention, pooling=args.pooling)

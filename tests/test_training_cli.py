@@ -100,6 +100,8 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
     (["--gate-floor", "3"], "--gate-floor 3 dBFS would let no frame through: full scale is 0 dBFS"),
     (["--room-babble", "0.5"], "--room-babble and --room-reverb set how often --room-augment uses an effect: "
                                "add --room-augment"),
+    (["--room-reverb", "0.4"], "--room-babble and --room-reverb set how often --room-augment uses an effect: "
+                               "add --room-augment"),
 ])
 def test_contradictory_or_broken_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      options: list[str], message: str) -> None:
