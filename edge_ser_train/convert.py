@@ -51,10 +51,10 @@ class ConversionRefused(ModelError):
 
 
 def verified_int8(model: Any, calibration: ExampleSet, held_out: ExampleSet, labels: tuple[str, ...],
-                  min_agreement: float = MIN_AGREEMENT,
-                  max_ua_drop: float = MAX_UA_DROP) -> tuple[bytes, Comparison]:
+                  min_agreement: float = MIN_AGREEMENT, max_ua_drop: float = MAX_UA_DROP,
+                  output_layer: str = "int8") -> tuple[bytes, Comparison]:
     """Convert with calibration windows, compare on held-out windows, raise ConversionRefused on failure."""
-    tflite = to_int8_tflite(model, calibration.x[calibration.copy == 0])
+    tflite = to_int8_tflite(model, calibration.x[calibration.copy == 0], output_layer=output_layer)
     comparison = compare(model, tflite, held_out, labels)
     problems = comparison.problems(min_agreement, max_ua_drop)
     if problems:
@@ -133,7 +133,10 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
     if scale:  # the model was trained on unscaled windows: fold the scale into its first convolution
         model = fold_coefficient_scale(model, scale)
         calibration, held_out = apply_coefficient_scale(calibration, scale), apply_coefficient_scale(held_out, scale)
-    tflite, comparison = verified_int8(model, calibration, held_out, labels.labels, min_agreement, max_ua_drop)
+    # Recipes older than the choice quantised every layer.
+    output_layer = recipe.get("model", {}).get("output_layer", "int8")
+    tflite, comparison = verified_int8(model, calibration, held_out, labels.labels, min_agreement, max_ua_drop,
+                                       output_layer)
     corpora = recipe["corpora"]
     provenance = {
         "corpora": corpora,

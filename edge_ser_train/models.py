@@ -13,6 +13,7 @@ from typing import Any
 from edge_ser.errors import ConfigError
 
 POOLINGS = ("mean", "stats")
+OUTPUT_LAYERS = ("int8", "float")
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,13 @@ class ModelConfig:
     attention: bool = False  # multiscale area attention over time before pooling
     attention_areas: tuple[int, ...] = (1, 2, 4)  # area widths (in pooled frames) of the attention
     pooling: str = "mean"  # over time: "mean" (global average) or "stats" (mean and mean absolute deviation)
+    output_layer: str = "int8"  # the converted dense layer + softmax: "int8" or "float" (see export.to_int8_tflite)
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
+        if self.output_layer not in OUTPUT_LAYERS:
+            raise ConfigError(f"output_layer must be one of {OUTPUT_LAYERS}, not {self.output_layer!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

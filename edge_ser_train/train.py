@@ -77,7 +77,7 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
         scale = fit_coefficient_scale(calibration)
         model, calibration = fold_coefficient_scale(model, scale), calibration / np.float32(scale)
         test = apply_coefficient_scale(test, scale)
-    tflite = to_int8_tflite(model, calibration, seed=s.train.seed)
+    tflite = to_int8_tflite(model, calibration, seed=s.train.seed, output_layer=s.model.output_layer)
     comparison = compare(model, tflite, test, labels)
     result = comparison.to_dict()
     test_clips = test.clips()
