@@ -23,8 +23,7 @@ import numpy as np
 from bench.context import REPO, Context
 from bench.results import figure, ratio_figure
 from bench.timing import Stats, interleave, paired_ratio
-from edge_ser.model.classifier import Classifier, load_interpreter_class, quantise
-from edge_ser.model.manifest import Quantisation
+from edge_ser.model.classifier import Classifier, load_interpreter_class, quantise, tensor_quantisation
 from edge_ser.recognise.gate import GateConfig
 from edge_ser.recognise.recogniser import speech_windows
 from edge_ser.recognise.segmenter import WindowSpec
@@ -76,11 +75,7 @@ def invoker(interpreter_class: Callable[..., Any], content: bytes, x: np.ndarray
 def input_for(interpreter_class: Callable[..., Any], content: bytes, window: np.ndarray) -> np.ndarray:
     """The window in the model's input dtype, using the quantisation written in the file."""
     interpreter = interpreter_class(model_content=content)
-    detail = interpreter.get_input_details()[0]
-    dtype = np.dtype(detail["dtype"]).name
-    scale, zero_point = detail["quantization"]
-    q = Quantisation(dtype, float(scale), int(zero_point)) if dtype != "float32" else Quantisation("float32")
-    return quantise(window[None, ...], q)
+    return quantise(window[None, ...], tensor_quantisation(interpreter.get_input_details()[0]))
 
 
 def ensure_tflite_venv() -> tuple[Path | None, str]:

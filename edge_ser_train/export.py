@@ -80,14 +80,13 @@ def _interpreter(tflite: bytes) -> Any:
     return interpreter
 
 
-def tensor_quantisation(tflite: bytes) -> tuple[Quantisation, Quantisation]:
+def file_quantisation(tflite: bytes) -> tuple[Quantisation, Quantisation]:
     """(input, output) quantisation as the runtime will read it from the file."""
+    from edge_ser.model.classifier import tensor_quantisation
+
     interpreter = _interpreter(tflite)
-    result = []
-    for detail in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
-        scale, zero_point = detail["quantization"]
-        result.append(Quantisation(np.dtype(detail["dtype"]).name, float(scale), int(zero_point)))
-    return result[0], result[1]
+    return (tensor_quantisation(interpreter.get_input_details()[0]),
+            tensor_quantisation(interpreter.get_output_details()[0]))
 
 
 def int8_predict(tflite: bytes, windows: np.ndarray) -> np.ndarray:
@@ -97,7 +96,7 @@ def int8_predict(tflite: bytes, windows: np.ndarray) -> np.ndarray:
 
     interpreter = _interpreter(tflite)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    q_in, q_out = tensor_quantisation(tflite)
+    q_in, q_out = file_quantisation(tflite)
     probs = np.empty((len(windows), int(np.prod(out["shape"]))), dtype=np.float32)
     for i, window in enumerate(windows):
         interpreter.set_tensor(inp["index"], quantise(window[None, ...], q_in))
@@ -114,7 +113,7 @@ def write_model(path: str | Path, tflite: bytes, *, name: str, version: str, lab
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(tflite)
-    q_in, q_out = tensor_quantisation(tflite)
+    q_in, q_out = file_quantisation(tflite)
     manifest = Manifest(name=name, version=version, labels=tuple(labels), features=features,
                         window_frames=window_frames, hop_frames=hop_frames, input=q_in, output=q_out,
                         sha256=sha256_file(path), provenance=provenance or {}, metrics=metrics or {},

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 import edge_ser_train.convert as convert_module
-from edge_ser.errors import ModelError, exit_status
+from edge_ser.errors import ConfigError, ModelError, exit_status
 from edge_ser.features.config import FeatureConfig
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.segmenter import WindowSpec
 from edge_ser_testing.synthetic import synthetic_windows
 from edge_ser_train.convert import ConversionRefused, verified_int8
 from edge_ser_train.examples import ExampleSet
-from edge_ser_train.export import to_int8_tflite, write_model
+from edge_ser_train.export import int8_predict, to_int8_tflite, write_model
 from edge_ser_train.models import ModelConfig, average_models, build_model
 from edge_ser_train.scaling import fold_coefficient_scale
 
@@ -68,7 +68,7 @@ def test_a_weightless_conversion_is_refused(trained, monkeypatch, capsys: pytest
     hollow = keras.models.clone_model(model)
     hollow.set_weights([np.zeros_like(w) for w in model.get_weights()])
     real_convert = to_int8_tflite
-    monkeypatch.setattr(convert_module, "to_int8_tflite", lambda _model, x: real_convert(hollow, x))
+    monkeypatch.setattr(convert_module, "to_int8_tflite", lambda _model, x, **kw: real_convert(hollow, x, **kw))
     def convert() -> None:
         verified_int8(model, train, held_out, LABELS)
 
@@ -76,6 +76,47 @@ def test_a_weightless_conversion_is_refused(trained, monkeypatch, capsys: pytest
     err = capsys.readouterr().err
     assert err.startswith("edge-ser-convert: error: refusing to write the int8 model: ") and "agreement" in err
     assert err.count("\n") == 1
+
+
+def op_output_dtypes(tflite: bytes) -> dict[str, set[str]]:
+    """Each builtin op of the file -> the dtypes of the tensors it writes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite)
+    interpreter.allocate_tensors()
+    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    found: dict[str, set[str]] = {}
+    for op in interpreter._get_ops_details():  # the only way to list a file's ops
+        found.setdefault(op["op_name"], set()).update(dtypes[i] for i in op["outputs"])
+    return found
+
+
+@pytest.mark.slow
+def test_a_float_output_layer_is_float_and_everything_before_it_int8(trained, tmp_path: Path) -> None:
+    """--output-layer float: the dense layer and softmax compute in float32 on the int8 network's
+    dequantised features, so the output follows the float model more closely than the all-int8
+    file's (whose logits and probabilities are rounded to int8 steps); the device loads it."""
+    model, train, held_out = trained
+    all_int8, _ = verified_int8(model, train, held_out, LABELS)
+    tflite, comparison = verified_int8(model, train, held_out, LABELS, output_layer="float")
+    ops = op_output_dtypes(tflite)
+    assert ops["FULLY_CONNECTED"] == ops["SOFTMAX"] == {"float32"}
+    assert ops["CONV_2D"] == ops["MEAN"] == {"int8"}
+    assert op_output_dtypes(all_int8)["FULLY_CONNECTED"] == {"int8"}
+    expected = model.predict(held_out.x, verbose=0)
+    error = {name: np.abs(int8_predict(f, held_out.x) - expected).mean() for name, f in (("float", tflite),
+                                                                                         ("int8", all_int8))}
+    assert error["float"] < error["int8"], error
+    assert comparison.int8_ties == 0 and comparison.top1_agreement >= 0.97
+    path = tmp_path / "m.tflite"
+    write_model(path, tflite, name="t", version="0", labels=LABELS, features=FeatureConfig(),
+                window_frames=50, hop_frames=25)
+    np.testing.assert_allclose(Classifier(path).predict(held_out.x[0]), expected[0], atol=0.05)
+
+
+def test_an_unknown_output_layer_is_refused() -> None:
+    with pytest.raises(ConfigError, match="output_layer must be one of"):
+        ModelConfig(output_layer="int16")
 
 
 @pytest.mark.slow

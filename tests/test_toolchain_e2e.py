@@ -100,20 +100,22 @@ def test_train_final_then_convert_then_predict(tmp_path: Path) -> None:
 
 def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Path) -> None:
     """--protocol none --final --adapt: only the model to ship, whose recipe holds the prior fitted on
-    every training speaker, which convert verifies with and writes into the manifest for the device."""
+    every training speaker, which convert verifies with and writes into the manifest for the device.
+    The recipe's --output-layer float reaches convert too: the file's interface is float32."""
     work, cache = tmp_path / "work", tmp_path / "cache"
     work.mkdir()
     write_corpus(tmp_path / "ravdess", tmp_path / "shared")
     trained = console("train_main", "edge-ser-train", "--data", f"ravdess={tmp_path / 'ravdess'}", "--protocol",
-                      "none", "--final", "--adapt", "--normalisation", "speaker", "--out", "mine", "--cache",
-                      str(cache), *TINY, cwd=work)
+                      "none", "--final", "--adapt", "--normalisation", "speaker", "--output-layer", "float",
+                      "--out", "mine", "--cache", str(cache), *TINY, cwd=work)
     assert trained.returncode == 0, trained.stderr
     assert sorted(p.name for p in (work / "mine").iterdir()) == ["model.keras", "model.recipe.json"]  # no report
     recipe = json.loads((work / "mine" / "model.recipe.json").read_text())
-    assert "cv_report" not in recipe and recipe["adaptation"]
+    assert "cv_report" not in recipe and recipe["adaptation"] and recipe["model"]["output_layer"] == "float"
     converted = console("convert_main", "edge-ser-convert", "--model", "mine/model.keras", "--cache", str(cache),
                         cwd=work)
     assert converted.returncode == 0, converted.stderr
     manifest = json.loads((work / "mine" / "model.json").read_text())
     assert manifest["adaptation"] == recipe["adaptation"]
     assert manifest["features"]["normalisation"] == "speaker" and "cross_validation" not in manifest["metrics"]
+    assert manifest["input"]["dtype"] == manifest["output"]["dtype"] == "float32"

@@ -69,7 +69,9 @@ def dequantise(values: np.ndarray, q: Quantisation) -> np.ndarray:
     return (q.scale * (values.astype(np.float32) - q.zero_point)).astype(np.float32)
 
 
-def _tensor_quantisation(detail: dict[str, Any]) -> Quantisation:
+def tensor_quantisation(detail: dict[str, Any]) -> Quantisation:
+    """A tensor's quantisation as the interpreter reports it; float tensors (reported with scale 0)
+    as plain float32, so a manifest written from a file and the file compare equal."""
     dtype = np.dtype(detail["dtype"]).name
     scale, zero_point = detail.get("quantization", (0.0, 0))
     if dtype == "float32":
@@ -118,8 +120,8 @@ class Classifier:
         if shape != want_shape:
             raise ModelError(f"{self.path}: input shape {shape} does not match the manifest "
                              f"(window of {m.window_frames} frames x {m.features.n_features} feature columns)")
-        actual_in = _tensor_quantisation(self._input)
-        actual_out = _tensor_quantisation(self._output)
+        actual_in = tensor_quantisation(self._input)
+        actual_out = tensor_quantisation(self._output)
         for what, actual, declared in (("input", actual_in, m.input), ("output", actual_out, m.output)):
             if actual.dtype != declared.dtype:
                 raise ModelError(f"{self.path}: {what} dtype is {actual.dtype}, manifest says {declared.dtype}")
