@@ -37,6 +37,7 @@ from edge_ser_train.export import to_int8_tflite, write_model
 from edge_ser_train.labels import LabelSet, label_set
 from edge_ser_train.models import load_model
 from edge_ser_train.options import DEFAULT_CACHE
+from edge_ser_train.room import RoomAugment
 from edge_ser_train.scaling import apply_coefficient_scale, fold_coefficient_scale
 
 MIN_AGREEMENT = 0.90  # below this the conversion is broken, not merely lossy
@@ -108,6 +109,9 @@ def examples_from_recipe(recipe: dict[str, Any]) -> ExampleConfig:
         fields["adaptation"] = AdaptationConfig.from_dict(fields["adaptation"])
     fields["vtlp"] = tuple(fields["vtlp"]) if fields["vtlp"] else None
     fields["gate"] = GateConfig(**fields.get("gate", {}))  # recipes older than the recorded gate: defaults
+    # JSON has no tuples; recipes older than the recorded room shares: defaults.
+    fields["room"] = RoomAugment(**{key: tuple(value) if isinstance(value, list) else value
+                                    for key, value in fields.get("room", {}).items()})
     return ExampleConfig(**fields)
 
 

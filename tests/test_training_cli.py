@@ -187,6 +187,22 @@ def test_the_gate_floor_is_the_one_the_windows_are_cut_with(tmp_path: Path) -> N
     assert settings_from(parser.parse_args(base)).examples.gate == GateConfig()
 
 
+def test_the_recipe_gives_convert_the_example_config_the_model_was_trained_with(tmp_path: Path) -> None:
+    """edge-ser-convert and make model rebuild the windows from the saved recipe: every block of the
+    example config (room shares, gate, adaptation, features) comes back as the object training used,
+    not as the JSON dict it was saved as."""
+    ravdess_clip(tmp_path / "ravdess", "05", "01")
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    s = settings_from(parser.parse_args(["--data", str(tmp_path / "ravdess"), "--room-augment", "--room-babble", "0.5",
+                                         "--gate-floor", "-70", "--adapt", "--normalisation", "speaker"]))
+    keras_path = tmp_path / "model.keras"
+    convert.save_recipe(keras_path, s.labels, s.examples, ["ravdess:01"], [], s.utterances, {})
+    rebuilt = convert.examples_from_recipe(convert.load_recipe(keras_path))
+    assert rebuilt == s.examples
+    assert isinstance(rebuilt.room, RoomAugment) and rebuilt.room.babble_probability == 0.5
+
+
 @pytest.mark.parametrize(("options", "message"), [
     (["--folds", "1"], "argument --folds: must be at least 2, not 1"),
     (["--epochs", "0"], "argument --epochs: must be at least 1, not 0"),
