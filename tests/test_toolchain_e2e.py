@@ -101,13 +101,15 @@ def test_train_final_then_convert_then_predict(tmp_path: Path) -> None:
 def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Path) -> None:
     """--protocol none --final --adapt: only the model to ship, whose recipe holds the prior fitted on
     every training speaker, which convert verifies with and writes into the manifest for the device.
-    The recipe's --output-layer float reaches convert too: the file's interface is float32."""
+    The recipe's --output-layer float and room shares reach convert too: the file's interface is
+    float32, and the manifest's training recipe has the shares."""
     work, cache = tmp_path / "work", tmp_path / "cache"
     work.mkdir()
     write_corpus(tmp_path / "ravdess", tmp_path / "shared")
     trained = console("train_main", "edge-ser-train", "--data", f"ravdess={tmp_path / 'ravdess'}", "--protocol",
                       "none", "--final", "--adapt", "--normalisation", "speaker", "--output-layer", "float",
-                      "--out", "mine", "--cache", str(cache), *TINY, cwd=work)
+                      "--out", "mine", "--cache", str(cache), *TINY, "--copies", "1", "--room-augment",
+                      "--room-babble", "0.5", cwd=work)
     assert trained.returncode == 0, trained.stderr
     assert sorted(p.name for p in (work / "mine").iterdir()) == ["model.keras", "model.recipe.json"]  # no report
     recipe = json.loads((work / "mine" / "model.recipe.json").read_text())
@@ -119,3 +121,4 @@ def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Pat
     assert manifest["adaptation"] == recipe["adaptation"]
     assert manifest["features"]["normalisation"] == "speaker" and "cross_validation" not in manifest["metrics"]
     assert manifest["input"]["dtype"] == manifest["output"]["dtype"] == "float32"
+    assert manifest["provenance"]["training"]["examples"]["room"]["babble_probability"] == 0.5
