@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-# DATA holds ravdess/, tess/ and emodb/ (see its README); MODEL_RECIPE is what reports/multicorpus
+# DATA holds ravdess/, tess/ and emodb/ (see its README); MODEL_RECIPE is what reports/multicorpus_3.0.1
 # cross-validated.
 DATA ?= ../shared/data
 MODEL_RECIPE := --members 1 --room-augment --adapt --normalisation speaker

@@ -7,7 +7,7 @@
 The same training as `edge-ser-train --final` (edge_ser_train.final) and the same conversion as
 edge-ser-convert, with the bundled model's name and version and the committed CV report's summary
 in the manifest. The recipe is the defaults of edge_ser_train.options plus the flags above (the
-Makefile's), which is what the cross-validation in reports/multicorpus/ measured with the same
+Makefile's), which is what the cross-validation in reports/multicorpus_3.0.1/ measured with the same
 flags. --out has no default: the bundled model is replaced only when a developer names it, never
 by a wheel user's run.
 """
@@ -26,8 +26,8 @@ from edge_ser_train.final import train_final
 from edge_ser_train.options import add_options, settings_from
 
 REPO = Path(__file__).resolve().parents[1]
-CV_REPORT = REPO / "reports" / "multicorpus" / "metrics.json"
-MODEL_NAME, MODEL_VERSION = "edge-ser-7class", "3.0.0"
+CV_REPORT = REPO / "reports" / "multicorpus_3.0.1" / "metrics.json"
+MODEL_NAME, MODEL_VERSION = "edge-ser-7class", "3.0.1"
 
 
 def cv_summary(path: Path) -> dict | None:
