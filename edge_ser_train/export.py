@@ -92,11 +92,11 @@ def file_quantisation(tflite: bytes) -> tuple[Quantisation, Quantisation]:
 def int8_predict(tflite: bytes, windows: np.ndarray) -> np.ndarray:
     """Dequantised outputs of the int8 model for a batch of float windows, one invoke per window,
     exactly as the device does it (the file's batch dimension is fixed at 1)."""
-    from edge_ser.model.classifier import dequantise, quantise
+    from edge_ser.model.classifier import dequantise, quantise, tensor_quantisation
 
     interpreter = _interpreter(tflite)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    q_in, q_out = file_quantisation(tflite)
+    q_in, q_out = tensor_quantisation(inp), tensor_quantisation(out)
     probs = np.empty((len(windows), int(np.prod(out["shape"]))), dtype=np.float32)
     for i, window in enumerate(windows):
         interpreter.set_tensor(inp["index"], quantise(window[None, ...], q_in))
