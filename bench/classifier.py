@@ -46,22 +46,40 @@ def real_windows(ctx: Context) -> np.ndarray:
     return np.stack([w.features for w in windows])
 
 
-def build_networks(ctx: Context, calibration: np.ndarray) -> tuple[Any, bytes, bytes]:
-    """(Keras model, fp32 .tflite, int8 .tflite) of one untrained network of the shipped size.
-    Weights do not change latency; calibration on real windows gives realistic int8 ranges."""
+def single_threaded_tensorflow(tf: Any) -> str:
+    """Ask TensorFlow for one intra- and one inter-op thread, like the TFLite interpreters
+    (Classifier's default), so the ratios compare kernels, not cores; say what it got.
+
+    Why not simply set them: TensorFlow refuses (RuntimeError) once its runtime is up, which is the
+    case when anything in the process used it before (another test in a pytest run, say). The
+    benchmark then still runs, and its note says with how many threads Keras was timed."""
+    threading = tf.config.threading
+    try:
+        threading.set_intra_op_parallelism_threads(1)
+        threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        intra, inter = threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()
+        if (intra, inter) != (1, 1):
+            return (f"TensorFlow was already initialised in this process: Keras ran with intra/inter-op "
+                    f"threads {intra or 'default'}/{inter or 'default'}, not 1")
+    return "TensorFlow intra/inter-op threads 1"
+
+
+def build_networks(ctx: Context, calibration: np.ndarray) -> tuple[Any, bytes, bytes, str]:
+    """(Keras model, fp32 .tflite, int8 .tflite, TensorFlow threading note) of one untrained network
+    of the shipped size. Weights do not change latency; calibration on real windows gives realistic
+    int8 ranges."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    # One thread, like the TFLite interpreters (Classifier's default): compare kernels, not cores.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    threads = single_threaded_tensorflow(tf)
     from edge_ser_train.export import to_int8_tflite
     from edge_ser_train.models import ModelConfig, build_model
 
     m = ctx.model.manifest
     model = build_model(m.window_frames, m.features.n_features, len(m.labels), ModelConfig(), seed=0)
     fp32 = bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return model, fp32, to_int8_tflite(model, calibration)
+    return model, fp32, to_int8_tflite(model, calibration), threads
 
 
 def invoker(interpreter_class: Callable[..., Any], content: bytes, x: np.ndarray) -> Callable[[], object]:
@@ -125,7 +143,7 @@ def run(ctx: Context) -> dict[str, Any]:
     window = windows[0]
     classifier = Classifier(ctx.model.path, backend="ai-edge-litert")
     _, litert = load_interpreter_class("ai-edge-litert")
-    model, fp32, int8 = build_networks(ctx, windows)
+    model, fp32, int8, threads = build_networks(ctx, windows)
     shipped = ctx.model.path.read_bytes()
     batch = window[None, ...]
     inputs = {"shipped_int8": (shipped, input_for(litert, shipped, window)),
@@ -168,7 +186,7 @@ def run(ctx: Context) -> dict[str, Any]:
             "tflite_runtime": tflite_runtime,
             "models": {name: {"bytes": len(content), "input_dtype": str(x.dtype)}
                        for name, (content, x) in inputs.items()},
-            "notes": ["all interpreters num_threads=1; TensorFlow intra/inter-op threads 1",
+            "notes": [f"all interpreters num_threads=1; {threads}",
                       "bench_* = edge_ser_train.models.build_model(ModelConfig()) at the shipped input shape, "
                       "untrained, int8 calibrated on real speech windows",
                       "tflite-runtime runs in bench/.venv-tflite (NumPy 1.x) in a separate process right "

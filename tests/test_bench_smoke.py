@@ -7,7 +7,10 @@ code paths execute and that every record has what report.py and readers rely on.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +94,28 @@ def test_classifier_benchmark_writes_valid_json(tmp_path: Path, monkeypatch: pyt
     (record,) = run_quick(tmp_path, ["classifier"])
     assert record["tflite_runtime"] == {"error": "not created in smoke test"}
     assert {"litert_shipped_int8", "litert_bench_fp32", "keras_predict"} <= set(record["timings"])
+
+
+THREADS_PROBE = """
+import sys
+import tensorflow as tf
+from bench.classifier import single_threaded_tensorflow
+if sys.argv[1] == "used":
+    tf.constant(1.0) + 1.0  # starts TensorFlow's runtime, as an earlier test in the same process would
+print(single_threaded_tensorflow(tf))
+"""
+
+
+@pytest.mark.parametrize(("before", "expected"), [("fresh", "threads 1"), ("used", "already initialised")])
+def test_the_classifier_benchmark_survives_a_tensorflow_someone_already_started(
+        tmp_path: Path, before: str, expected: str) -> None:
+    """TensorFlow refuses new thread counts once its runtime is up; the benchmark must then run on and
+    say so, not fail (it did when test_converter ran before it in one pytest process)."""
+    done = subprocess.run([sys.executable, "-c", THREADS_PROBE, before], cwd=Path(__file__).parents[1],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expected in done.stdout.strip().splitlines()[-1]
 
 
 def test_soak_runs_with_a_short_duration_and_reports_growth(tmp_path: Path) -> None:
