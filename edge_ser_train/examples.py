@@ -84,6 +84,17 @@ class ExampleSet:
     # cut no window (a miss, not a missing row). None: the clips that have windows.
     speakers: tuple[str, ...] | None = None
 
+    def fingerprint(self) -> str:
+        """sha256 of the windows' float32 values and labels, in order.
+
+        Why: training is deterministic on one machine, but another CPU or library build can take
+        other floating-point paths and change the features in their last digits, and then the model
+        trained on them. Recorded with a model, this tells a rebuild within minutes, before training,
+        whether it sees the very windows the model was trained on."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.x, dtype=np.float32).tobytes())
+        digest.update(np.ascontiguousarray(self.y, dtype=np.int64).tobytes())
+        return digest.hexdigest()
+
     def clips(self) -> np.ndarray:
         """The clip ids this set is scored on: every clip of its speakers, windows or not."""
         if self.speakers is None:

@@ -10,6 +10,7 @@ conversion instead.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,12 @@ def absolute_source(spec: str) -> str:
     return f"{kind}={Path(where).expanduser().resolve()}" if sep else str(Path(spec).expanduser().resolve())
 
 
-def train_final(s: Settings, out: Path, data: list[str], cv_report: Path | None = None) -> tuple[Any, Path]:
+def train_final(s: Settings, out: Path, data: list[str], cv_report: Path | None = None,
+                on_windows: Callable[[str], None] | None = None) -> tuple[Any, Path]:
     """Train on every speaker (less --val-speakers), write `out`/model.keras and its recipe; return
     (the model, its path). The recipe names the corpora (`data`) and, if the same run wrote one, the
-    cross-validation report, so `edge-ser-convert --model out/model.keras` needs nothing else."""
+    cross-validation report, so `edge-ser-convert --model out/model.keras` needs nothing else.
+    It also records the training windows' fingerprint; `on_windows` hears it before training starts."""
     speakers = sorted({u.speaker for u in s.utterances if s.labels.index(u.label) is not None})
     held_out = validation_speakers(speakers, n=s.val_speakers)
     fit_speakers = [sp for sp in speakers if sp not in held_out]
@@ -44,7 +47,9 @@ def train_final(s: Settings, out: Path, data: list[str], cv_report: Path | None 
                                          babble_groups=[fit_speakers, held_out], progress=True)
     print(f"final model: training on {len(fit_speakers)} speakers, validation on {held_out or 'none'}", flush=True)
     train, validation = train_all.select_speakers(fit_speakers), eval_all.select_speakers(held_out)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"training_windows_sha256": train.fingerprint()}
+    if on_windows is not None:
+        on_windows(extra["training_windows_sha256"])
     if s.examples.adaptation is not None:  # the device's prior: fitted on every training speaker
         adaptation = fit_prior(train, s.examples.features, s.examples.adaptation)
         train, validation = (adapt(data, s.examples.features, adaptation, s.train.seed) for data in (train, validation))

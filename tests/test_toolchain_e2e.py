@@ -122,3 +122,38 @@ def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Pat
     assert manifest["features"]["normalisation"] == "speaker" and "cross_validation" not in manifest["metrics"]
     assert manifest["input"]["dtype"] == manifest["output"]["dtype"] == "float32"
     assert manifest["provenance"]["training"]["examples"]["room"]["babble_probability"] == 0.5
+
+
+def test_a_rebuild_of_the_bundled_model_says_before_training_whether_it_will_match(tmp_path: Path) -> None:
+    """`make model`'s build_default, three times into one --out: the first build has nothing to compare
+    with; the second, same recipe on the same machine, sees the same training-window fingerprint
+    before training and writes the same bytes; the third, another recipe, is told its windows differ
+    and writes other bytes. (Across machines the fingerprint is what tells a rebuild it will differ.)"""
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    write_corpus(tmp_path / "ravdess", tmp_path / "shared")
+    out = work / "bundled.tflite"
+
+    def build(*extra: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "edge_ser_train.build_default", "--data",
+                               f"ravdess={tmp_path / 'ravdess'}", "--cache", str(cache), "--out", str(out),
+                               "--work", str(work / "keras"), *TINY, *extra], cwd=work, capture_output=True,
+                              text=True, timeout=600, env=env())
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = build()
+    assert "records no training-window fingerprint" in first and "the model it replaced" not in first
+    fingerprint = json.loads(out.with_suffix(".json").read_text())["provenance"]["training"]["training_windows_sha256"]
+    assert len(fingerprint) == 64
+    first_bytes = out.read_bytes()
+
+    second = build()
+    assert f"training windows identical to those {out} was trained with (sha256 {fingerprint[:12]})" in second
+    assert second.index("training windows identical") < second.index("final model: 10 epochs in ")
+    assert "the same bytes as the model it replaced" in second
+    assert out.read_bytes() == first_bytes
+
+    third = build("--train-hop", "5")
+    assert "training windows differ from those" in third and f"{fingerprint[:12]} there" in third
+    assert "different bytes from" in third and out.read_bytes() != first_bytes
