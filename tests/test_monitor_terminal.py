@@ -4,6 +4,7 @@ mosquitto."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from edge_ser_testing.broker import WAIT_S, MosquittoBroker, wait_until
+from tests.daemon_process import DaemonProcess, synthetic_speech_wav
 from tests.monitor_helpers import event_payload, state_payload
 from tests.mqtt_fixtures import MqttCollector
 
@@ -31,25 +33,39 @@ def monitor_command(broker: MosquittoBroker) -> list[str]:
             "--mqtt-host", broker.host, "--mqtt-port", str(broker.port)]
 
 
+class Tmux:
+    """One command in a detached tmux session on a private server: ``tmux(command)`` starts it and
+    returns ``capture()``; `keys` types into it as a technician would; `running` says if it is still there."""
+
+    def __init__(self, exe: str) -> None:
+        self.command = [exe, "-L", f"edge-ser-test-{uuid.uuid4().hex[:8]}", "-f", "/dev/null"]
+
+    def __call__(self, command: list[str]) -> Callable[[], str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color"}
+        env.pop("NO_COLOR", None)
+        subprocess.run([*self.command, "new-session", "-d", "-s", "mon", "-x", "120", "-y", "40",
+                        " ".join(command)], env=env, check=True)
+        return lambda: subprocess.run([*self.command, "capture-pane", "-p", "-t", "mon"], capture_output=True,
+                                      text=True, check=True).stdout
+
+    def keys(self, text: str) -> None:
+        subprocess.run([*self.command, "send-keys", "-t", "mon", "-l", text], check=True)
+
+    def running(self) -> bool:
+        return subprocess.run([*self.command, "has-session", "-t", "mon"], capture_output=True).returncode == 0
+
+    def stop(self) -> None:
+        subprocess.run([*self.command, "kill-server"], capture_output=True, check=False)
+
+
 @pytest.fixture
-def tmux() -> Iterator[Callable[..., str]]:
-    """Run a command in a detached tmux session on a private server; yields ``capture()``."""
+def tmux() -> Iterator[Tmux]:
     exe = shutil.which("tmux")
     if exe is None:
         pytest.skip("tmux is not installed (apt-get install tmux; `make deps` installs it)")
-    server = f"edge-ser-test-{uuid.uuid4().hex[:8]}"
-    tmux_cmd = [exe, "-L", server, "-f", "/dev/null"]
-
-    def start(command: list[str]) -> Callable[[], str]:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color"}
-        env.pop("NO_COLOR", None)
-        subprocess.run([*tmux_cmd, "new-session", "-d", "-s", "mon", "-x", "120", "-y", "40",
-                        " ".join(command)], env=env, check=True)
-        return lambda: subprocess.run([*tmux_cmd, "capture-pane", "-p", "-t", "mon"], capture_output=True,
-                                      text=True, check=True).stdout
-
-    yield start
-    subprocess.run([*tmux_cmd, "kill-server"], capture_output=True, check=False)
+    session = Tmux(exe)
+    yield session
+    session.stop()
 
 
 def pane_showing(capture: Callable[[], str], text: str) -> str:
@@ -64,7 +80,7 @@ def pane_showing(capture: Callable[[], str], text: str) -> str:
 
 
 def test_tui_in_tmux_shows_the_current_emotion_and_redraws_in_place(
-        tmux: Callable[..., Callable[[], str]], mqtt_broker: MosquittoBroker,
+        tmux: Tmux, mqtt_broker: MosquittoBroker,
         mqtt_collector: Callable[..., MqttCollector]) -> None:
     pub = mqtt_collector(mqtt_broker, ["unused"])
     pub.publish(f"{PREFIX}/kiosk/status", "online", retain=True)
@@ -101,6 +117,36 @@ def test_tui_on_a_dumb_terminal_prints_plain_frames(mqtt_broker: MosquittoBroker
     assert "happy      " + "#" * 17 + "." * 7 + " 0.70" in out  # ASCII bars: 0.7 of 24 cells
     assert "\x1b" not in out + rest
     assert proc.returncode == 0, err
+
+
+def test_tui_keys_choose_a_device_and_reset_its_adaptation_like_a_new_visitor(
+        tmp_path: Path, tmux: Tmux, mqtt_broker: MosquittoBroker,
+        mqtt_collector: Callable[..., MqttCollector], daemon_runner: Callable[..., DaemonProcess],
+        adapting_model: Path) -> None:
+    """A real adapting daemon ("kiosk-b") listed second after another device: `2` chooses it, `r`
+    sends it reset_adaptation over the broker, its result shows under it; `q` leaves the view."""
+    watch = mqtt_collector(mqtt_broker, [f"{PREFIX}/+/cmd"])
+    watch.publish(f"{PREFIX}/kiosk-a/status", "online", retain=True)
+    config = tmp_path / "kiosk-b.toml"
+    config.write_text('[device]\nid = "kiosk-b"\n[speech_check]\nenabled = false\n')
+    daemon_runner(["--config", str(config), "--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port),
+                   "--file", str(synthetic_speech_wav(tmp_path / "visitor.wav")), "--loop",
+                   "--state-dir", str(tmp_path / "state")], model=adapting_model)
+    capture = tmux(monitor_command(mqtt_broker))
+    pane = pane_showing(capture, "kiosk-b  [online]")
+    assert "> 1 kiosk-a" in pane and "  2 kiosk-b" in pane and "r reset adaptation" in pane
+
+    tmux.keys("2")
+    pane_showing(capture, "> 2 kiosk-b")
+    tmux.keys("r")
+    pane = pane_showing(capture, "last command: reset_adaptation -> ok")
+    assert "sent reset_adaptation to kiosk-b (id monitor-1)" in pane
+    sent = [json.loads(p) for p in watch.payloads(f"{PREFIX}/kiosk-b/cmd")]
+    assert sent == [{"command": "reset_adaptation", "id": "monitor-1"}]
+    assert watch.payloads(f"{PREFIX}/kiosk-a/cmd") == []
+
+    tmux.keys("q")
+    wait_until(lambda: not tmux.running(), what="the monitor to quit on q")
 
 
 @pytest.mark.parametrize(("args", "env", "message"), [

@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import contextlib
+    import sys
     import threading
 
     from edge_ser.app.config import load_config
@@ -44,7 +45,8 @@ def main(args: argparse.Namespace) -> int:
             from edge_ser.monitor.terminal import run_terminal
 
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one leaves the view
-                run_terminal(client.board.snapshot, threading.Event(), interval=args.interval)
+                run_terminal(client.board.snapshot, threading.Event(), interval=args.interval,
+                             send=client.send_command, keys=sys.stdin)
         else:
             from edge_ser.monitor.recording import RecordingAnalyser
             from edge_ser.monitor.window import run_window

@@ -8,6 +8,7 @@ output also reads well in a log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -16,6 +17,7 @@ from typing import TextIO
 
 from edge_ser.monitor.colours import ansi
 from edge_ser.monitor.devices import Device, Snapshot
+from edge_ser.monitor.keys import HELP, Controls, cbreak, interactive, read_keys
 
 BAR_WIDTH = 24
 RECENT = 8  # utterances listed per device
@@ -32,11 +34,11 @@ def _flag(value: bool | None, yes: str, no: str) -> str:
     return "?" if value is None else (yes if value else no)
 
 
-def _device_lines(d: Device, use_colour: bool) -> list[str]:
+def _device_lines(d: Device, use_colour: bool, marker: str = "") -> list[str]:
     online = _flag(d.online, "online", "OFFLINE")
     mode = _flag(d.paused, "paused", "listening")
     current = "-" if d.emotion is None else f"{d.emotion} {d.confidence or 0:.2f}"
-    lines = [f"{d.device_id}  [{online}] [{mode}]  now: {_paint(current, d.emotion, use_colour, bold=True)}"
+    lines = [f"{marker}{d.device_id}  [{online}] [{mode}]  now: {_paint(current, d.emotion, use_colour, bold=True)}"
              + (f"  ({d.model})" if d.model else "")]
     fill, empty = ("█", "░") if use_colour else ("#", ".")
     for label, p in d.probabilities.items():
@@ -53,18 +55,23 @@ def _device_lines(d: Device, use_colour: bool) -> list[str]:
     return lines
 
 
-def render(snapshot: Snapshot, use_colour: bool) -> list[str]:
-    """The frame for one snapshot, one string per line."""
+def render(snapshot: Snapshot, use_colour: bool, controls: Controls | None = None) -> list[str]:
+    """The frame for one snapshot, one string per line; with `controls`, the devices are numbered,
+    the chosen one marked, and the keys and the last key's outcome shown at the bottom."""
     if snapshot.connected:
         head = "edge-ser monitor: connected"
     else:
         head = f"edge-ser monitor: DISCONNECTED ({snapshot.connection_error or 'not connected yet'})"
     lines = [head, f"{len(snapshot.devices)} device(s)", ""]
-    for d in snapshot.devices:
-        lines += [*_device_lines(d, use_colour), ""]
+    chosen = controls.keep_valid([d.device_id for d in snapshot.devices]) if controls else None
+    for number, d in enumerate(snapshot.devices, 1):
+        marker = "" if controls is None else f"{'>' if d.device_id == chosen else ' '} {number} "
+        lines += [*_device_lines(d, use_colour, marker), ""]
     if not snapshot.devices:
         lines += ["(no devices seen yet)", ""]
     lines += [f"warning: {w}" for w in snapshot.warnings[-3:]]
+    if controls is not None:
+        lines += [HELP] + ([controls.message] if controls.message else [])
     return lines
 
 
@@ -74,16 +81,27 @@ def wants_ansi(stream: TextIO) -> bool:
 
 
 def run_terminal(snapshot: Callable[[], Snapshot], stop: threading.Event, *, out: TextIO = sys.stdout,
-                 interval: float = 0.5, use_ansi: bool | None = None) -> None:
-    """Redraw every ``interval`` seconds until ``stop`` is set: in place with ANSI, else on change."""
+                 interval: float = 0.5, use_ansi: bool | None = None,
+                 send: Callable[[str, str], str] | None = None, keys: TextIO | None = None) -> None:
+    """Redraw every ``interval`` seconds until ``stop`` is set (or `q`): in place with ANSI, else on
+    change. With `send` and `keys` a real terminal in ANSI mode, keys choose a device and send it a
+    command (edge_ser.monitor.keys); a key redraws at once."""
     ansi_mode = wants_ansi(out) if use_ansi is None else use_ansi
-    previous: list[str] | None = None
-    while not stop.is_set():
-        frame = render(snapshot(), ansi_mode)
-        if ansi_mode:
-            out.write(HOME_AND_CLEAR + "\n".join(frame) + "\n")
-        elif frame != previous:
-            out.write("\n".join(frame) + "\n" + "-" * 40 + "\n")
-        previous = frame
-        out.flush()
-        stop.wait(interval)
+    controls = Controls(send) if send is not None and ansi_mode and interactive(keys) else None
+    with cbreak(keys) if controls is not None and keys is not None else contextlib.nullcontext():
+        previous: list[str] | None = None
+        while not stop.is_set():
+            current = snapshot()
+            frame = render(current, ansi_mode, controls)
+            if ansi_mode:
+                out.write(HOME_AND_CLEAR + "\n".join(frame) + "\n")
+            elif frame != previous:
+                out.write("\n".join(frame) + "\n" + "-" * 40 + "\n")
+            previous = frame
+            out.flush()
+            if controls is None or keys is None:
+                stop.wait(interval)
+                continue
+            device_ids = [d.device_id for d in current.devices]
+            if not all(controls.press(key, device_ids, current.connected) for key in read_keys(keys, interval)):
+                return
