@@ -63,6 +63,7 @@ def _valid_wav_bytes(tmp_path: Path) -> bytes:
 @pytest.mark.parametrize("name,make,reason", [
     ("empty.wav", lambda b: b"", "empty file"),
     ("notes.wav", lambda b: b"this is a text file, not audio\n" * 4, "not a WAV file"),
+    ("riff.wav", lambda b: b"RIFF", "not a WAV file"),
     ("cut.wav", lambda b: b[: len(b) // 2], "truncated WAV"),
     ("nodata.wav", lambda b: b[:36], "no data chunk"),
     ("nofmt.wav", lambda b: b[:12] + b"data" + (4).to_bytes(4, "little") + b"\0\0\0\0", "data chunk before fmt"),
@@ -77,6 +78,7 @@ def test_bad_files_name_the_file_and_the_reason(tmp_path: Path, name: str, make,
     message = str(err.value)
     assert str(path) in message and reason in message
     assert "\n" not in message
+    assert "object at 0x" not in message  # libsndfile's name for the in-memory buffer is no reason
 
 
 def test_unsupported_encoding_is_named(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ microphone never loads libsndfile. The content decides, never the file name.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from dataclasses import dataclass
 from math import gcd
@@ -182,6 +183,9 @@ def _read_with_soundfile(blob: bytes, path: Path) -> tuple[np.ndarray, int]:
         data, rate = soundfile.read(io.BytesIO(blob), dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, ValueError) as exc:  # libsndfile's reasons vary by version
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # libsndfile names the in-memory buffer it was given ("Error opening <_io.BytesIO object at
+        # 0x7f...>: Format not recognised."): the path is already in front, the object says nothing.
+        reason = re.sub(r"^Error opening <[^>]*>: ", "", reason)
         what = f"corrupt {kind}" if kind else "not a WAV file (no RIFF/WAVE header) nor any format soundfile reads"
         raise AudioFileError(f"{path}: {what}: {reason}") from None
     if not len(data):
