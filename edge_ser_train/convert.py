@@ -134,8 +134,9 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
         calibration, held_out = (adapt(data, examples.features, adaptation, seed) for data in (calibration, held_out))
     scale = tuple(recipe.get("coefficient_scale") or ())
     features = replace(examples.features, coefficient_scale=scale)
-    if scale:  # the model was trained on unscaled windows: fold the scale into its first convolution
-        model = fold_coefficient_scale(model, scale)
+    if scale:  # trained on unscaled windows: fold the scale into its first convolution (unless training did)
+        if not recipe.get("scale_folded"):
+            model = fold_coefficient_scale(model, scale)
         calibration, held_out = apply_coefficient_scale(calibration, scale), apply_coefficient_scale(held_out, scale)
     # Recipes older than the choice quantised every layer.
     output_layer = recipe.get("model", {}).get("output_layer", "int8")

@@ -21,7 +21,8 @@ from edge_ser_train.fit import train_model
 from edge_ser_train.folds import validation_speakers
 from edge_ser_train.options import Settings
 from edge_ser_train.progress import Progress
-from edge_ser_train.scaling import fit_coefficient_scale
+from edge_ser_train.quantisation_aware import grid_fine_tuned
+from edge_ser_train.scaling import fit_coefficient_scale, fold_coefficient_scale
 
 MODEL_FILE = "model.keras"
 
@@ -58,6 +59,9 @@ def train_final(s: Settings, out: Path, data: list[str], cv_report: Path | None 
         model, history = train_model(train, validation, s.labels.labels, s.model, s.train,
                                      log=lambda line: print(line, flush=True), progress=progress)
     scale = fit_coefficient_scale(train.x[train.copy == 0]) if s.fit_scale else ()
+    if s.train.qat_epochs:  # on the grid with the scale folded in, as the CV does; convert must not fold again
+        model = grid_fine_tuned(fold_coefficient_scale(model, scale) if scale else model, train, scale, s.train)
+        extra["scale_folded"] = bool(scale)
     out.mkdir(parents=True, exist_ok=True)
     keras_path = out / MODEL_FILE
     model.save(keras_path)

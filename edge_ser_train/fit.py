@@ -45,8 +45,11 @@ class TrainConfig:
     # "plateau": halve the rate and stop early on the validation speakers, keep the best epoch;
     # "cosine": a fixed cosine decay over max_epochs, keep the last epoch (validation only watched)
     schedule: str = "plateau"
+    qat_epochs: int = 0  # quantisation-aware fine-tuning after training (edge_ser_train.quantisation_aware)
 
     def __post_init__(self) -> None:
+        if self.qat_epochs < 0:
+            raise ConfigError(f"qat_epochs must be >= 0, not {self.qat_epochs}")
         if self.members < 1:
             raise ConfigError(f"members must be >= 1, not {self.members}")
         if self.monitor not in MONITORS:

@@ -142,6 +142,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--members", type=at_least(1), default=2,
                        help="train this many models (seeds seed, seed+1, ...) and ship their average as one "
                             "int8 graph (1: a single model, half the size and inference time)")
+    model.add_argument("--qat-epochs", type=at_least(0), default=0, metavar="N",
+                       help="after training, N epochs of quantisation-aware fine-tuning (BatchNorm folded, "
+                            "convolution weights on the int8 grid) so the int8 model decides as the float one "
+                            "does; needs --members 1, no --attention and --pooling mean")
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
                         patience=args.patience, spec_augment=not args.no_spec_augment,
                         balance=args.balance, seed=args.seed,
                         members=args.members, mixup=args.mixup, monitor=args.monitor,
-                        schedule=args.schedule)
+                        schedule=args.schedule, qat_epochs=args.qat_epochs)
+    if args.qat_epochs and (args.members > 1 or args.attention or args.pooling != "mean"):
+        raise TrainingError("--qat-epochs fine-tunes the plain Conv1D chain: use it with --members 1, without "
+                            "--attention and with --pooling mean")
     if args.val_speakers == 0 and args.schedule != "cosine":
         raise TrainingError("--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine")
     utterances = combine(load_source(spec) for spec in args.data)

@@ -38,6 +38,7 @@ from edge_ser_train.fit import History, train_model
 from edge_ser_train.folds import by_corpus, corpus_splits, speaker_folds, training_only_speakers, validation_speakers
 from edge_ser_train.options import Settings, add_options, at_least, settings_from
 from edge_ser_train.progress import Progress
+from edge_ser_train.quantisation_aware import grid_fine_tuned
 from edge_ser_train.report import curve, write_report
 from edge_ser_train.robustness import ConditionSet, condition_examples, robustness_scores
 from edge_ser_train.scaling import apply_coefficient_scale, fit_coefficient_scale, fold_coefficient_scale
@@ -77,6 +78,8 @@ def run_split(s: Settings, train_all: ExampleSet, eval_all: ExampleSet, train_sp
         scale = fit_coefficient_scale(calibration)
         model, calibration = fold_coefficient_scale(model, scale), calibration / np.float32(scale)
         test = apply_coefficient_scale(test, scale)
+    if s.train.qat_epochs:  # after the scale is folded in, so the first layer's weights stay on the grid
+        model = grid_fine_tuned(model, train, scale, s.train)
     tflite = to_int8_tflite(model, calibration, seed=s.train.seed, output_layer=s.model.output_layer)
     comparison = compare(model, tflite, test, labels)
     result = comparison.to_dict()

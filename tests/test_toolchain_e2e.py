@@ -58,7 +58,7 @@ def test_train_final_then_convert_then_predict(tmp_path: Path) -> None:
     write_corpus(tmp_path / "ravdess", tmp_path / "shared")
 
     trained = console("train_main", "edge-ser-train", "--data", f"ravdess={tmp_path / 'ravdess'}", "--folds", "3",
-                      "--final", "--cache", str(cache), *TINY, cwd=work)
+                      "--final", "--cache", str(cache), *TINY, "--qat-epochs", "1", cwd=work)
     assert trained.returncode == 0, trained.stderr
     assert trained.stderr == ""  # no TensorFlow log dump, no warnings
     out = work / "edge-ser-training"  # the default --out, in the working folder
@@ -68,7 +68,9 @@ def test_train_final_then_convert_then_predict(tmp_path: Path) -> None:
     recipe = json.loads((out / "model.recipe.json").read_text())
     assert recipe["data"] == [f"ravdess={tmp_path / 'ravdess'}"] and recipe["cv_report"] == "metrics.json"
     assert recipe["train_speakers"] == ["ravdess:01", "ravdess:02", "ravdess:03"]
-    assert json.loads((out / "metrics.json").read_text())["settings"]["folds"] == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["folds"] == 3 and metrics["settings"]["train"]["qat_epochs"] == 1
+    assert metrics["summary"]["top1_agreement"]["min"] >= 0.97  # every fold's int8 follows its fine-tuned model
 
     converted = console("convert_main", "edge-ser-convert", "--model", "edge-ser-training/model.keras",
                         "--cache", str(cache), cwd=work)
@@ -102,18 +104,21 @@ def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Pat
     """--protocol none --final --adapt: only the model to ship, whose recipe holds the prior fitted on
     every training speaker, which convert verifies with and writes into the manifest for the device.
     The recipe's --output-layer float and room shares reach convert too: the file's interface is
-    float32, and the manifest's training recipe has the shares."""
+    float32, and the manifest's training recipe has the shares. With --qat-epochs the saved model
+    already holds the coefficient scale, and convert must not fold it in a second time."""
     work, cache = tmp_path / "work", tmp_path / "cache"
     work.mkdir()
     write_corpus(tmp_path / "ravdess", tmp_path / "shared")
     trained = console("train_main", "edge-ser-train", "--data", f"ravdess={tmp_path / 'ravdess'}", "--protocol",
                       "none", "--final", "--adapt", "--normalisation", "speaker", "--output-layer", "float",
                       "--out", "mine", "--cache", str(cache), *TINY, "--copies", "1", "--room-augment",
-                      "--room-babble", "0.5", cwd=work)
+                      "--room-babble", "0.5", "--qat-epochs", "1", cwd=work)
     assert trained.returncode == 0, trained.stderr
     assert sorted(p.name for p in (work / "mine").iterdir()) == ["model.keras", "model.recipe.json"]  # no report
     recipe = json.loads((work / "mine" / "model.recipe.json").read_text())
     assert "cv_report" not in recipe and recipe["adaptation"] and recipe["model"]["output_layer"] == "float"
+    # --qat-epochs: the saved model is the BatchNorm-folded one with the coefficient scale already in it
+    assert recipe["train"]["qat_epochs"] == 1 and recipe["scale_folded"] is True and recipe["coefficient_scale"]
     converted = console("convert_main", "edge-ser-convert", "--model", "mine/model.keras", "--cache", str(cache),
                         cwd=work)
     assert converted.returncode == 0, converted.stderr
@@ -122,6 +127,16 @@ def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Pat
     assert manifest["features"]["normalisation"] == "speaker" and "cross_validation" not in manifest["metrics"]
     assert manifest["input"]["dtype"] == manifest["output"]["dtype"] == "float32"
     assert manifest["provenance"]["training"]["examples"]["room"]["babble_probability"] == 0.5
+    assert manifest["features"]["coefficient_scale"] == recipe["coefficient_scale"]
+    # The saved model already takes scaled windows: the file holds its first convolution as trained
+    # (on the int8 grid, so to the bit), not with the scale folded in a second time.
+    from edge_ser_train.models import load_model
+    from tests.test_quantisation_aware import stored_convolutions
+
+    first = next(layer for layer in load_model(work / "mine" / "model.keras").layers
+                 if type(layer).__name__ == "Conv1D").get_weights()[0]
+    stored = [w for w in stored_convolutions((work / "mine" / "model.tflite").read_bytes()) if w.shape == first.shape]
+    assert len(stored) == 1 and np.abs(stored[0] - first).max() <= 1e-6 * np.abs(first).max()
 
 
 def test_a_rebuild_of_the_bundled_model_says_before_training_whether_it_will_match(tmp_path: Path) -> None:

@@ -85,6 +85,10 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
         f"{tmp_path / 'mine' / 'contempt'}: the folder names the label: unknown emotion label 'contempt'; known: ")
 
 
+QAT_CHAIN = ("--qat-epochs fine-tunes the plain Conv1D chain: use it with --members 1, without --attention and "
+             "with --pooling mean")
+
+
 @pytest.mark.parametrize(("options", "message"), [
     (["--val-speakers", "0", "--schedule", "plateau"],
      "--val-speakers 0 leaves nothing to stop early on: use it with --schedule cosine"),
@@ -102,6 +106,9 @@ def test_a_folder_that_names_no_emotion_is_refused(tmp_path: Path, capsys: pytes
                                "add --room-augment"),
     (["--room-reverb", "0.4"], "--room-babble and --room-reverb set how often --room-augment uses an effect: "
                                "add --room-augment"),
+    (["--qat-epochs", "1"], QAT_CHAIN),  # --members defaults to 2
+    (["--qat-epochs", "1", "--members", "1", "--attention"], QAT_CHAIN),
+    (["--qat-epochs", "1", "--members", "1", "--pooling", "stats"], QAT_CHAIN),
 ])
 def test_contradictory_or_broken_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      options: list[str], message: str) -> None:

@@ -1,0 +1,109 @@
+"""Quantisation-aware fine-tuning (edge_ser_train.quantisation_aware): the BatchNorm folding computes
+what the model computed, and the fine-tuned convolution weights are exactly those the int8 file
+holds (checked in the converted file itself, so the grid convention is TFLite's, not ours)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edge_ser_train.errors import TrainingError
+from edge_ser_train.models import ModelConfig, build_model
+
+pytest.importorskip("tensorflow")
+
+FRAMES, COEFFICIENTS, LABELS = 40, 6, 4
+
+
+def trained_looking(seed: int = 0) -> Any:
+    """A small model with BatchNorm statistics far from their initial 0/1, as after training."""
+    model = build_model(FRAMES, COEFFICIENTS, LABELS, ModelConfig(width=8, depth=3), seed=seed, name=f"member{seed}")
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2.0, n), rng.normal(0, 0.5, n), rng.normal(0, 1.0, n),
+                               rng.uniform(0.2, 3.0, n)])
+    return model
+
+
+def windows(n: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, FRAMES, COEFFICIENTS)).astype(np.float32)
+
+
+def test_folding_batchnorm_into_the_convolutions_computes_the_same_function() -> None:
+    from edge_ser_train.quantisation_aware import fold_batchnorm
+
+    model = trained_looking()
+    folded = fold_batchnorm(model)
+    assert not [layer for layer in folded.layers if type(layer).__name__ == "BatchNormalization"]
+    x = windows(16)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_a_weight_grid_keeps_each_channels_peak_and_rounds_the_rest_to_its_steps() -> None:
+    from edge_ser_train.quantisation_aware import on_int8_grid
+
+    kernel = np.random.default_rng(2).normal(size=(5, 3, 4)).astype(np.float32)
+    grid = on_int8_grid(kernel)
+    step = np.abs(kernel).max(axis=(0, 1)) / 127
+    np.testing.assert_allclose(np.abs(grid).max(axis=(0, 1)), np.abs(kernel).max(axis=(0, 1)), rtol=1e-6)
+    np.testing.assert_allclose(grid / step, np.round(grid / step), atol=1e-3)  # whole steps
+    assert np.abs(grid - kernel).max() <= step.max() / 2 + 1e-7
+
+
+def stored_convolutions(tflite: bytes) -> list[np.ndarray]:
+    """The convolution weights an int8 file holds, dequantised with their per-channel scales, as
+    Keras Conv1D kernels (taps, inputs, outputs)."""
+    from edge_ser.model.classifier import load_interpreter_class
+
+    _, interpreter_class = load_interpreter_class("ai-edge-litert")
+    interpreter = interpreter_class(model_content=tflite)
+    interpreter.allocate_tensors()
+    stored = []
+    for tensor in interpreter.get_tensor_details():
+        scales = tensor["quantization_parameters"]["scales"]
+        if tensor["dtype"] == np.int8 and len(tensor["shape"]) == 4 and len(scales) > 1:
+            weights = interpreter.get_tensor(tensor["index"]).astype(np.float32) * scales[:, None, None, None]
+            stored.append(np.transpose(weights[:, 0], (1, 2, 0)))  # CONV_2D's (out, 1, taps, in)
+    return stored
+
+
+def int8_weight_errors(model: Any, calibration: np.ndarray) -> list[float]:
+    """Per convolution: the largest difference between the float kernel and the weights the int8 file
+    holds, relative to the kernel's largest weight."""
+    from edge_ser_train.export import to_int8_tflite
+
+    stored = stored_convolutions(to_int8_tflite(model, calibration))
+    kernels = [layer.get_weights()[0] for layer in model.layers if type(layer).__name__ == "Conv1D"]
+    errors = []
+    for kernel in kernels:
+        (match,) = [w for w in stored if w.shape == kernel.shape]
+        errors.append(float(np.abs(kernel - match).max() / np.abs(kernel).max()))
+    return errors
+
+
+def test_fine_tuned_weights_are_exactly_the_weights_the_int8_file_holds() -> None:
+    """Untuned, the converter rounds every convolution weight by up to half a step (1/254 of the
+    channel's peak); fine-tuned on the grid, nothing is left to round: the same numbers, to the bit."""
+    from edge_ser_train.quantisation_aware import fine_tune_on_grid, fold_batchnorm
+
+    model = trained_looking()
+    x, y = windows(256), np.random.default_rng(3).integers(0, LABELS, 256)
+    tuned = fine_tune_on_grid(model, x, y, None, epochs=1, batch_size=64, seed=0)
+    kinds = {type(layer).__name__ for layer in tuned.layers}
+    assert kinds <= {"InputLayer", "Conv1D", "ReLU", "MaxPooling1D", "GlobalAveragePooling1D", "Dropout", "Dense"}
+    assert np.all(np.isfinite(tuned.predict(x[:8], verbose=0)))
+    assert int8_weight_errors(tuned, x) == [0.0, 0.0, 0.0]
+    assert min(int8_weight_errors(fold_batchnorm(model), x)) > 1e-3
+
+
+def test_an_ensemble_is_refused_by_name() -> None:
+    from edge_ser_train.models import average_models
+    from edge_ser_train.quantisation_aware import fold_batchnorm
+
+    ensemble = average_models([trained_looking(0), trained_looking(1)])
+    with pytest.raises(TrainingError, match=r"needs the plain Conv1D chain.*--members > 1"):
+        fold_batchnorm(ensemble)
