@@ -71,6 +71,7 @@ def build(args: argparse.Namespace) -> Manifest:
     early whether the result can be byte-identical to the model it replaces, and at the end whether it is."""
     s = settings_from(args)
     old_sha, old_windows = replaced_model(args.out)
+
     def tell(now: str) -> None:
         print(windows_verdict(args.out, old_windows, now), flush=True)
 

@@ -11,6 +11,7 @@ import pytest
 
 from edge_ser_train.errors import TrainingError
 from edge_ser_train.models import ModelConfig, build_model
+from tests.tflite_weights import stored_convolutions
 
 pytest.importorskip("tensorflow")
 
@@ -52,23 +53,6 @@ def test_a_weight_grid_keeps_each_channels_peak_and_rounds_the_rest_to_its_steps
     np.testing.assert_allclose(np.abs(grid).max(axis=(0, 1)), np.abs(kernel).max(axis=(0, 1)), rtol=1e-6)
     np.testing.assert_allclose(grid / step, np.round(grid / step), atol=1e-3)  # whole steps
     assert np.abs(grid - kernel).max() <= step.max() / 2 + 1e-7
-
-
-def stored_convolutions(tflite: bytes) -> list[np.ndarray]:
-    """The convolution weights an int8 file holds, dequantised with their per-channel scales, as
-    Keras Conv1D kernels (taps, inputs, outputs)."""
-    from edge_ser.model.classifier import load_interpreter_class
-
-    _, interpreter_class = load_interpreter_class("ai-edge-litert")
-    interpreter = interpreter_class(model_content=tflite)
-    interpreter.allocate_tensors()
-    stored = []
-    for tensor in interpreter.get_tensor_details():
-        scales = tensor["quantization_parameters"]["scales"]
-        if tensor["dtype"] == np.int8 and len(tensor["shape"]) == 4 and len(scales) > 1:
-            weights = interpreter.get_tensor(tensor["index"]).astype(np.float32) * scales[:, None, None, None]
-            stored.append(np.transpose(weights[:, 0], (1, 2, 0)))  # CONV_2D's (out, 1, taps, in)
-    return stored
 
 
 def int8_weight_errors(model: Any, calibration: np.ndarray) -> list[float]:

@@ -131,7 +131,7 @@ def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Pat
     # The saved model already takes scaled windows: the file holds its first convolution as trained
     # (on the int8 grid, so to the bit), not with the scale folded in a second time.
     from edge_ser_train.models import load_model
-    from tests.test_quantisation_aware import stored_convolutions
+    from tests.tflite_weights import stored_convolutions
 
     first = next(layer for layer in load_model(work / "mine" / "model.keras").layers
                  if type(layer).__name__ == "Conv1D").get_weights()[0]
