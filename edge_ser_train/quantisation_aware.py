@@ -108,16 +108,13 @@ def fine_tune_on_grid(model: Any, x: np.ndarray, y: np.ndarray, weights: np.ndar
     tuned.compile(optimizer=keras.optimizers.Adam(QAT_LEARNING_RATE), loss="categorical_crossentropy")
     tuned.fit(x, keras.utils.to_categorical(y, n_labels), sample_weight=weights, batch_size=batch_size,
               epochs=epochs, shuffle=True, verbose=0)
+    # The plain folded model has the same layers in the same order, each holding the same weights
+    # (a fake-quantised convolution's kernel and bias, as a Conv1D's): take them all, then round.
     plain = fold_batchnorm(model)
-    grid_layers = [layer for layer in tuned.layers if type(layer).__name__ == "FakeQuantisedConv1D"]
-    convs = [layer for layer in plain.layers if isinstance(layer, keras.layers.Conv1D)]
-    for source, target in zip(grid_layers, convs, strict=True):
-        target.set_weights([on_int8_grid(keras.ops.convert_to_numpy(source.kernel)),
-                            keras.ops.convert_to_numpy(source.bias)])
-    for source, target in zip(*(
-            [layer for layer in m.layers if isinstance(layer, keras.layers.Dense)] for m in (tuned, plain)),
-            strict=True):
-        target.set_weights(source.get_weights())
+    plain.set_weights(tuned.get_weights())
+    for conv in (layer for layer in plain.layers if isinstance(layer, keras.layers.Conv1D)):
+        kernel, bias = conv.get_weights()
+        conv.set_weights([on_int8_grid(kernel), bias])
     return plain
 
 
