@@ -149,7 +149,9 @@ def convert_and_write(model: Any, recipe: dict[str, Any], utterances: list[Utter
         "split": {"train_speakers": recipe["train_speakers"],
                   "held_out_speakers": recipe["held_out_speakers"]},
         "label_set": labels.name, "merged": labels.merge,
-        "training": {k: v for k, v in recipe.items() if k not in ("train_speakers", "held_out_speakers")},
+        # the corpora's paths on the build machine (`data`) stay in the recipe: they say nothing about the
+        # model, and a shipped manifest should not carry its builder's file system
+        "training": {k: v for k, v in recipe.items() if k not in ("train_speakers", "held_out_speakers", "data")},
         "date": datetime.date.today().isoformat(),
     }
     note = ("early-stopping speakers: not trained on, but chose the epoch" if recipe["held_out_speakers"] else

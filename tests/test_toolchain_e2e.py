@@ -127,6 +127,8 @@ def test_an_adapting_final_model_carries_its_prior_through_convert(tmp_path: Pat
     assert manifest["features"]["normalisation"] == "speaker" and "cross_validation" not in manifest["metrics"]
     assert manifest["input"]["dtype"] == manifest["output"]["dtype"] == "float32"
     assert manifest["provenance"]["training"]["examples"]["room"]["babble_probability"] == 0.5
+    # the corpora's paths on this machine stay in the recipe, out of the file that ships
+    assert recipe["data"] and str(tmp_path) not in (work / "mine" / "model.json").read_text()
     assert manifest["features"]["coefficient_scale"] == recipe["coefficient_scale"]
     # The saved model already takes scaled windows: the file holds its first convolution as trained
     # (on the int8 grid, so to the bit), not with the scale folded in a second time.
