@@ -46,10 +46,14 @@ class TrainConfig:
     # "cosine": a fixed cosine decay over max_epochs, keep the last epoch (validation only watched)
     schedule: str = "plateau"
     qat_epochs: int = 0  # quantisation-aware fine-tuning after training (edge_ser_train.quantisation_aware)
+    qat_learning_rate: float = 1e-4  # its fixed rate
+    qat_augment: bool = False  # its epochs with the training recipe's SpecAugment and mixup
 
     def __post_init__(self) -> None:
         if self.qat_epochs < 0:
             raise ConfigError(f"qat_epochs must be >= 0, not {self.qat_epochs}")
+        if not self.qat_learning_rate > 0:
+            raise ConfigError(f"qat_learning_rate must be > 0, not {self.qat_learning_rate}")
         if self.members < 1:
             raise ConfigError(f"members must be >= 1, not {self.members}")
         if self.monitor not in MONITORS:
@@ -108,8 +112,16 @@ def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str,
     return share[index].astype(np.float32)
 
 
-def _masked(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return np.stack([spec_augment(w, rng) for w in x])
+def epoch_inputs(x: np.ndarray, targets: np.ndarray, cfg: TrainConfig,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's training windows and targets as the recipe regularises them: SpecAugment masks
+    redrawn, then mixup, if `cfg` asks for them. Shared by training and quantisation-aware fine-tuning,
+    so the fine-tuning sees the inputs the model was trained on, not a cleaner distribution."""
+    if cfg.spec_augment:
+        x = np.stack([spec_augment(w, rng) for w in x])
+    if cfg.mixup > 0:
+        x, targets = mixup(x, targets, cfg.mixup, rng)
+    return x, targets
 
 
 def mixup(x: np.ndarray, targets: np.ndarray, alpha: float,
@@ -193,9 +205,7 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
     for epoch in range(cfg.max_epochs):
         if cfg.schedule == "cosine":
             optimizer.learning_rate.assign(cosine_rate(cfg.learning_rate, epoch, cfg.max_epochs))
-        x, y = (_masked(train.x, rng) if cfg.spec_augment else train.x), targets
-        if cfg.mixup > 0:
-            x, y = mixup(x, y, cfg.mixup, rng)
+        x, y = epoch_inputs(train.x, targets, cfg, rng)
         fitted = model.fit(x, y, batch_size=cfg.batch_size, epochs=1, sample_weight=weights,
                            shuffle=True, verbose=0)
         val_loss, val_ua = _clip_ua(model, val, labels)

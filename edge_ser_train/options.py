@@ -146,6 +146,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                        help="after training, N epochs of quantisation-aware fine-tuning (BatchNorm folded, "
                             "convolution weights on the int8 grid) so the int8 model decides as the float one "
                             "does; needs --members 1, no --attention and --pooling mean")
+    model.add_argument("--qat-rate", type=float, default=TrainConfig.qat_learning_rate, metavar="RATE",
+                       help="the fine-tuning's fixed learning rate")
+    model.add_argument("--qat-augment", action="store_true",
+                       help="fine-tune on inputs regularised as in training (SpecAugment, mixup) instead of "
+                            "the plain training windows")
 
 
 @dataclass(frozen=True)
@@ -192,11 +197,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
                              gate=GateConfig(absolute_floor_db=args.gate_floor))
     model = ModelConfig(width=args.width, depth=args.depth, kernel=args.kernel, dropout=args.dropout,
                         attention=args.attention, pooling=args.pooling, output_layer=args.output_layer)
+    if not args.qat_epochs and (args.qat_rate != TrainConfig.qat_learning_rate or args.qat_augment):
+        raise TrainingError("--qat-rate and --qat-augment set how --qat-epochs fine-tunes: add --qat-epochs N")
+    if not args.qat_rate > 0:
+        raise TrainingError(f"--qat-rate must be > 0, not {args.qat_rate:g}")
     train = TrainConfig(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         patience=args.patience, spec_augment=not args.no_spec_augment,
                         balance=args.balance, seed=args.seed,
                         members=args.members, mixup=args.mixup, monitor=args.monitor,
-                        schedule=args.schedule, qat_epochs=args.qat_epochs)
+                        schedule=args.schedule, qat_epochs=args.qat_epochs,
+                        qat_learning_rate=args.qat_rate, qat_augment=args.qat_augment)
     if args.qat_epochs and (args.members > 1 or args.attention or args.pooling != "mean"):
         raise TrainingError("--qat-epochs fine-tunes the plain Conv1D chain: use it with --members 1, without "
                             "--attention and with --pooling mean")

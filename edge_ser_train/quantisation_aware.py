@@ -26,7 +26,6 @@ from edge_ser_train.errors import TrainingError
 from edge_ser_train.examples import ExampleSet
 from edge_ser_train.fit import TrainConfig, example_weights
 
-QAT_LEARNING_RATE = 1e-4  # 3e-4 already cost 1-3 points of UA in the diagnostic
 INT8_STEPS = 127  # symmetric narrow range: -127..127
 
 
@@ -95,19 +94,25 @@ def fold_batchnorm(model: Any, *, trainable_grid: bool = False) -> Any:
     return keras.Model(inputs, x, name=model.name)
 
 
-def fine_tune_on_grid(model: Any, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, *, epochs: int,
-                      batch_size: int, seed: int) -> Any:
-    """`epochs` of fine-tuning with fake-quantised convolution weights on windows `x` (as the model
-    takes them: scaled if the coefficient scale is folded in) and labels `y`; returns the BatchNorm-
-    folded model of standard layers with its convolution weights on the int8 grid."""
+def fine_tune_on_grid(model: Any, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+                      cfg: TrainConfig) -> Any:
+    """`cfg.qat_epochs` of fine-tuning at `cfg.qat_learning_rate` with fake-quantised convolution
+    weights on windows `x` (as the model takes them: scaled if the coefficient scale is folded in) and
+    labels `y`, each epoch's inputs regularised as in training if `cfg.qat_augment`; returns the
+    BatchNorm-folded model of standard layers with its convolution weights on the int8 grid."""
     import keras
 
-    keras.utils.set_random_seed(seed)
+    from edge_ser_train.fit import epoch_inputs
+
+    keras.utils.set_random_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
     tuned = fold_batchnorm(model, trainable_grid=True)
-    n_labels = int(model.output_shape[-1])
-    tuned.compile(optimizer=keras.optimizers.Adam(QAT_LEARNING_RATE), loss="categorical_crossentropy")
-    tuned.fit(x, keras.utils.to_categorical(y, n_labels), sample_weight=weights, batch_size=batch_size,
-              epochs=epochs, shuffle=True, verbose=0)
+    targets = np.eye(int(model.output_shape[-1]), dtype=np.float32)[y]
+    tuned.compile(optimizer=keras.optimizers.Adam(cfg.qat_learning_rate), loss="categorical_crossentropy")
+    for _ in range(cfg.qat_epochs):
+        inputs, outputs = epoch_inputs(x, targets, cfg, rng) if cfg.qat_augment else (x, targets)
+        tuned.fit(inputs, outputs, sample_weight=weights, batch_size=cfg.batch_size, epochs=1, shuffle=True,
+                  verbose=0)
     # The plain folded model has the same layers in the same order, each holding the same weights
     # (a fake-quantised convolution's kernel and bias, as a Conv1D's): take them all, then round.
     plain = fold_batchnorm(model)
@@ -119,10 +124,9 @@ def fine_tune_on_grid(model: Any, x: np.ndarray, y: np.ndarray, weights: np.ndar
 
 
 def grid_fine_tuned(model: Any, train: ExampleSet, scale: tuple[float, ...], cfg: TrainConfig) -> Any:
-    """`fine_tune_on_grid` for `cfg.qat_epochs` on the training windows with the loss weights the
-    model was trained with; `scale` is the coefficient scale already folded into `model` (() if none),
-    so the windows are divided by it first, as the converted model will receive them."""
+    """`fine_tune_on_grid` on the training windows with the loss weights the model was trained with;
+    `scale` is the coefficient scale already folded into `model` (() if none), so the windows are
+    divided by it first, as the converted model will receive them."""
     x = train.x / np.asarray(scale, dtype=np.float32) if scale else train.x
     weights = example_weights(train.y, train.clip_corpus[train.clip], cfg.balance, train.clip_speaker[train.clip])
-    return fine_tune_on_grid(model, x, train.y, weights, epochs=cfg.qat_epochs, batch_size=cfg.batch_size,
-                             seed=cfg.seed)
+    return fine_tune_on_grid(model, x, train.y, weights, cfg)

@@ -173,3 +173,17 @@ def test_mixup_blends_windows_and_targets_by_the_same_weight() -> None:
     assert np.any(np.diag(soft) < 0.9)  # and some really are blended
     np.testing.assert_allclose(mixed[:, 0, 0], soft @ np.arange(n), rtol=1e-5)  # same weights for both
     np.testing.assert_allclose(mixed, mixed[:, :1, :1] * np.ones((1, 10, 4)), rtol=1e-6)
+
+
+def test_an_epochs_inputs_are_masked_and_blended_only_as_the_recipe_says() -> None:
+    from edge_ser_train.fit import TrainConfig, epoch_inputs
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(1.0, 0.1, size=(32, 50, 6)).astype(np.float32)  # no zeros of its own
+    targets = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 32)]
+    same_x, same_t = epoch_inputs(x, targets, TrainConfig(spec_augment=False, mixup=0.0), rng)
+    assert same_x is x and same_t is targets
+    masked, hard = epoch_inputs(x, targets, TrainConfig(spec_augment=True, mixup=0.0), rng)
+    assert (masked == 0).any() and hard is targets
+    _, soft = epoch_inputs(x, targets, TrainConfig(spec_augment=False, mixup=0.4), rng)
+    assert ((soft > 0) & (soft < 1)).any()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edge_ser_train.errors import TrainingError
+from edge_ser_train.fit import TrainConfig
 from edge_ser_train.models import ModelConfig, build_model
 from tests.tflite_weights import stored_convolutions
 
@@ -76,12 +77,34 @@ def test_fine_tuned_weights_are_exactly_the_weights_the_int8_file_holds() -> Non
 
     model = trained_looking()
     x, y = windows(256), np.random.default_rng(3).integers(0, LABELS, 256)
-    tuned = fine_tune_on_grid(model, x, y, None, epochs=1, batch_size=64, seed=0)
+    tuned = fine_tune_on_grid(model, x, y, None, TrainConfig(batch_size=64, qat_epochs=1))
     kinds = {type(layer).__name__ for layer in tuned.layers}
     assert kinds <= {"InputLayer", "Conv1D", "ReLU", "MaxPooling1D", "GlobalAveragePooling1D", "Dropout", "Dense"}
     assert np.all(np.isfinite(tuned.predict(x[:8], verbose=0)))
     assert int8_weight_errors(tuned, x) == [0.0, 0.0, 0.0]
     assert min(int8_weight_errors(fold_batchnorm(model), x)) > 1e-3
+
+
+def test_augmented_fine_tuning_sees_the_recipes_masks_and_blends_and_still_ends_on_the_grid() -> None:
+    """With qat_augment the epoch's inputs are SpecAugment-masked and mixed up as in training (so the
+    weights move differently from plain fine-tuning, from the same start and seed); without any
+    regularisation in the recipe the flag changes nothing. Either way the weights end on the grid."""
+    from edge_ser_train.quantisation_aware import fine_tune_on_grid
+
+    model = trained_looking()
+    x, y = windows(256), np.random.default_rng(3).integers(0, LABELS, 256)
+
+    def tuned_kernels(**changes: Any) -> list[np.ndarray]:
+        cfg = TrainConfig(batch_size=64, qat_epochs=2, qat_learning_rate=1e-3, **changes)
+        tuned = fine_tune_on_grid(model, x, y, None, cfg)
+        assert int8_weight_errors(tuned, x) == [0.0, 0.0, 0.0]
+        return [layer.get_weights()[0] for layer in tuned.layers if type(layer).__name__ == "Conv1D"]
+
+    plain = tuned_kernels(qat_augment=False)
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, tuned_kernels(qat_augment=True), strict=True))
+    for a, b in zip(tuned_kernels(qat_augment=False, spec_augment=False, mixup=0.0),
+                    tuned_kernels(qat_augment=True, spec_augment=False, mixup=0.0), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_an_ensemble_is_refused_by_name() -> None:

@@ -109,6 +109,9 @@ QAT_CHAIN = ("--qat-epochs fine-tunes the plain Conv1D chain: use it with --memb
     (["--qat-epochs", "1"], QAT_CHAIN),  # --members defaults to 2
     (["--qat-epochs", "1", "--members", "1", "--attention"], QAT_CHAIN),
     (["--qat-epochs", "1", "--members", "1", "--pooling", "stats"], QAT_CHAIN),
+    (["--qat-augment"], "--qat-rate and --qat-augment set how --qat-epochs fine-tunes: add --qat-epochs N"),
+    (["--qat-rate", "3e-5"], "--qat-rate and --qat-augment set how --qat-epochs fine-tunes: add --qat-epochs N"),
+    (["--qat-epochs", "1", "--members", "1", "--qat-rate", "0"], "--qat-rate must be > 0, not 0"),
 ])
 def test_contradictory_or_broken_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      options: list[str], message: str) -> None:
