@@ -66,9 +66,9 @@ def test_reset_adaptation_returns_to_the_prior_on_disk_too(tmp_path: Path, adapt
     with running(daemon):
         wait_until(publisher.events, timeout=WAIT_S, what="a first event")
         assert adaptation_of(daemon.state())["frames"] > PRIOR_FRAMES
+        seen = len(publisher.log)  # before the command: the loop may publish the reset state at once
         reply = daemon.handle_command({"command": "reset_adaptation"})
         assert reply["ok"] is True
-        seen = len(publisher.log)
         wait_until(lambda: publisher.past_state(lambda s: s["adaptation"]["frames"] == PRIOR_FRAMES, after=seen),
                    timeout=2.0, what="a state back at the prior")
         # written at once (later saves wait SAVE_INTERVAL_S, far beyond this test)

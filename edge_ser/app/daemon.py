@@ -180,8 +180,7 @@ class Daemon:
         if name == "reset_adaptation":
             if self.adaptation is None:
                 return {"ok": False, "error": "this model does not adapt to its speaker", "state": self.state()}
-            self._forget_speaker = True
-            self._state_forced = True
+            self._forget_speaker = True  # the loop publishes the state once it has applied it (_tick)
         if name in ("pause", "resume"):
             paused = name == "pause"
             if paused != self._paused:
@@ -230,6 +229,9 @@ class Daemon:
         if self._forget_speaker and self.adaptation is not None:
             self._forget_speaker = False
             self.adaptation.forget()
+            # forced here, by the thread that applied the reset, so the next state shows the prior: forced from
+            # the command thread, a tick between the two flags could publish before the reset and consume it
+            self._state_forced = True
             log.info("speaker adaptation reset by command")
         health = (self.source.health.ok, self.source.health.error)
         if health != self._last_health:
