@@ -24,7 +24,7 @@ import numpy as np
 
 from edge_ser_train.errors import TrainingError
 from edge_ser_train.examples import ExampleSet
-from edge_ser_train.fit import TrainConfig, example_weights
+from edge_ser_train.fit import TrainConfig, epoch_inputs, example_weights
 
 INT8_STEPS = 127  # symmetric narrow range: -127..127
 
@@ -101,8 +101,6 @@ def fine_tune_on_grid(model: Any, x: np.ndarray, y: np.ndarray, weights: np.ndar
     labels `y`, each epoch's inputs regularised as in training if `cfg.qat_augment`; returns the
     BatchNorm-folded model of standard layers with its convolution weights on the int8 grid."""
     import keras
-
-    from edge_ser_train.fit import epoch_inputs
 
     keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
