@@ -78,7 +78,7 @@ def run(ctx: Context) -> dict[str, Any]:
                f"baseline python+numpy {base_mb:.1f} MB (+{edge_mb - base_mb:.1f} MB)"),
         figure("wall_ratio", "Process wall time, edge_ser / python+numpy", wall_ratio["median"], "x", None,
                f"{t['wall_s']['median']:.3f} s vs {base['wall_s']['median']:.3f} s (includes first MFCC)"),
-        figure("first_mfcc_s", "First MFCC call after load (deferred SciPy import)",
+        figure("first_mfcc_s", "First MFCC call after load (loads the FFT binding)",
                t["first_mfcc_s"]["median"], "s", None,
                f"peak RSS after it {t['hwm_after_first_mfcc_kb']['median'] / 1024:.1f} MB"),
     ]

@@ -40,7 +40,7 @@ DEVICE_ID = "bench"
 TAIL_S = 1.5  # silence after the speech, so the last utterance ends by hangover, not by end of stream
 WAIT_S = 30.0
 RSS_EVERY_S = 1.0
-WARMUP_S = 2.0  # first audio pays one-off costs (deferred SciPy import): kept out of the steady CPU figure
+WARMUP_S = 2.0  # first audio pays one-off costs (first-use imports, caches): kept out of the steady CPU figure
 
 
 class Subscriber:

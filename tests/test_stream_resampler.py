@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from math import gcd
 
 import numpy as np
 import pytest
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
-from edge_ser.audio.resampler import StreamResampler
+from edge_ser.audio.resampler import KAISER_BETA, StreamResampler, lowpass_taps
 
 
 def _stream(signal: np.ndarray, rate_in: int, rate_out: int, chunk: int) -> np.ndarray:
@@ -56,3 +58,18 @@ def test_equal_rates_pass_through() -> None:
     r = StreamResampler(16000, 16000)
     assert np.array_equal(r.push(x), x)
     assert len(r.flush()) == 0
+
+
+@pytest.mark.parametrize(("count", "cutoff"), [(61, 1 / 3), (961, 1 / 48), (6401, 1 / 320)])
+def test_lowpass_taps_are_firwins(count: int, cutoff: float) -> None:
+    want = firwin(count, cutoff, window=("kaiser", KAISER_BETA))
+    np.testing.assert_allclose(lowpass_taps(count, cutoff), want, rtol=0, atol=1e-15 * np.abs(want).max())
+
+
+def test_a_48k_microphone_does_not_import_scipy() -> None:
+    """The resampler a 44.1/48 kHz microphone needs costs no scipy.signal import (~50 MB)."""
+    code = ("import sys\nimport numpy as np\nfrom edge_ser.audio.resampler import StreamResampler\n"
+            "r = StreamResampler(44100, 16000)\nout = r.push(np.ones(44100, np.float32))\n"
+            "print(len(out) > 15000, sorted(m for m in ('scipy', 'scipy.signal') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True []", out

@@ -1,15 +1,10 @@
 """Framing helpers shared by the MFCC and pitch columns and the voice gate.
 
 Frames follow librosa's ``center=False`` convention: a ``frame_length`` window centred in an
-``n_fft`` span. SciPy's FFT is imported on first use: it is ~5x faster than NumPy's on batches of
-frames, but importing it costs about half a second and 30 MB (it pulls in scipy.special), which
-would otherwise be paid by every model load and every `edge-ser` command.
+``n_fft`` span. The transforms applied to them are in `edge_ser.features.fft`.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -44,13 +39,6 @@ def windowed_part(spans: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 def frame_signal(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Read-only view (no copy) of the windowed part of every complete frame: (frames, frame_length)."""
     return windowed_part(frame_spans(signal, cfg), cfg)
-
-
-@lru_cache(maxsize=1)
-def fft_module() -> Any:
-    import scipy.fft  # deferred: see the module docstring
-
-    return scipy.fft
 
 
 _POWER_FLOOR = np.float32(1e-12)

@@ -24,7 +24,8 @@ import numpy as np
 
 from edge_ser.audio.pcm import PCM16_SCALE
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.framing import fft_module, frame_energy_db, frame_signal, frame_spans, n_frames, windowed_part
+from edge_ser.features.fft import transforms
+from edge_ser.features.framing import frame_energy_db, frame_signal, frame_spans, n_frames, windowed_part
 from edge_ser.features.mfcc import mfcc_frames, mfcc_from_power, power_spectrum
 from edge_ser.features.pitch import pitch_features
 
@@ -97,9 +98,9 @@ class StreamingFrontEnd:
         self._span = (history_frames - 1) * cfg.hop_length + cfg.n_fft  # samples of `history_frames` frames
         self._set_buffer(np.zeros(2 * self._span, dtype=np.float32))
         self._cache = np.zeros((history_frames, cfg.n_features), dtype=np.float32)
-        # Import SciPy's FFT now, not on the first window: that import costs ~0.5 s of CPU, which
-        # would otherwise delay the first event of a freshly started device by as much.
-        fft_module()
+        # Load the FFT now, not on the first window: with the scipy.fft fallback that import costs
+        # ~0.5 s of CPU, which would otherwise delay the first event of a freshly started device.
+        transforms()
         self.reset()
 
     def reset(self) -> None:

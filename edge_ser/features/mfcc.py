@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from edge_ser.features.config import FeatureConfig
-from edge_ser.features.framing import fft_module
+from edge_ser.features.fft import transforms
 
 
 def _hz_to_mel(hz: np.ndarray, scale: str) -> np.ndarray:
@@ -84,7 +84,7 @@ def power_spectrum(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     the same magnitudes as librosa's centred padding, because a circular shift only changes phase."""
     padded = np.zeros((len(frames), cfg.n_fft), dtype=np.float32)
     np.multiply(frames, analysis_window(cfg), out=padded[:, : cfg.frame_length])
-    power: np.ndarray = np.abs(fft_module().rfft(padded, axis=-1, overwrite_x=True))  # |z| of complex64 is float32
+    power: np.ndarray = np.abs(transforms().rfft(padded))  # |z| of complex64 is float32
     power *= power
     return power
 

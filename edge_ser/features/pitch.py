@@ -22,7 +22,8 @@ from functools import lru_cache
 import numpy as np
 
 from edge_ser.features.config import PITCH_COLUMNS, FeatureConfig
-from edge_ser.features.framing import fft_module, windowed_part
+from edge_ser.features.fft import transforms
+from edge_ser.features.framing import windowed_part
 from edge_ser.features.mfcc import analysis_window, power_spectrum
 
 PITCH_REFERENCE_HZ = 150.0  # between typical male and female voices: log-F0 columns centre near 0
@@ -63,9 +64,9 @@ def _acf_tables(cfg: FeatureConfig) -> tuple[int, np.ndarray, np.ndarray]:
 def _acf_autocorrelation(spans: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """"acf": each span's normalised autocorrelation at lags 0..longest+1, at the sample rate."""
     size, window, window_ac = _acf_tables(cfg)
-    fft = fft_module()
-    spectrum = fft.rfft(spans * window, size, axis=-1)
-    return _normalised(fft.irfft((spectrum * spectrum.conj()).real, size, axis=-1), window_ac)
+    fft = transforms()
+    spectrum = fft.rfft(spans * window, size)
+    return _normalised(fft.irfft((spectrum * spectrum.conj()).real, size), window_ac)
 
 
 def _spectrum_rate(cfg: FeatureConfig) -> float:
@@ -97,7 +98,7 @@ def _spectrum_autocorrelation(power: np.ndarray, cfg: FeatureConfig) -> np.ndarr
     n_fft-point inverse FFT of every lag, and the peak search then covers half the lags."""
     quarter = cfg.n_fft // 4
     folded = power[:, : quarter + 1] + power[:, : quarter - 1 : -1]
-    ac: np.ndarray = fft_module().dct(folded, type=1, axis=-1)
+    ac: np.ndarray = transforms().dct1(folded)
     return _normalised(ac, _spectrum_window_ac(cfg))
 
 
