@@ -7,6 +7,12 @@ audio ourselves, so we know when each sample reached the daemon; the utterances 
 computed offline with `analyse` on the same signal (the chain is chunk-size invariant), and the
 k-th event received is the k-th utterance. Latency is counted from the end of the utterance's
 last speech frame, minus the gate's hangover (silence the daemon must hear before it may decide).
+
+The same chunks go, at the same instants, to a bare Python process that only waits on the pipe and
+reads it as the daemon's stdin source does. Its CPU is the floor any Python process pays on this
+host to wake for every chunk, and it moves with the host: on an idle virtual machine each wake-up
+costs several times what it does on a busy one. The daemon's CPU over that floor is what edge-ser
+itself adds, comparable across hosts and machine load.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ DEVICE_ID = "bench"
 TAIL_S = 1.5  # silence after the speech, so the last utterance ends by hangover, not by end of stream
 WAIT_S = 30.0
 RSS_EVERY_S = 1.0
+# The floor: wait on the pipe at most a heartbeat at a time and read a chunk, as StdinSource does.
+BARE_READER = ("import os, select, sys\nfd = sys.stdin.fileno()\nwhile True:\n"
+               "    if select.select([fd], [], [], 0.25)[0] and not os.read(fd, 2048):\n        break\n")
 WARMUP_S = 2.0  # first audio pays one-off costs (first-use imports, caches): kept out of the steady CPU figure
 
 
@@ -101,27 +110,35 @@ def offline_cpu_s(signal: np.ndarray, classifier: Classifier) -> float:
     return time.process_time() - start
 
 
-def feed_live(stdin: Any, pcm: np.ndarray, sample_rate: int, pid: int) -> dict[str, Any]:
-    """Write PCM at real-time pace; return write times per chunk, CPU seconds and RSS samples."""
+def feed_live(stdin: Any, pcm: np.ndarray, sample_rate: int, pid: int,
+              floor: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """Write PCM at real-time pace to the daemon and to the bare reader `floor`; return write
+    times per chunk, CPU seconds of both and the daemon's RSS samples."""
     write_done, rss_kb = [], []
-    cpu0, t0 = proc_cpu_s(pid), time.monotonic()
+    floor_pid = floor.pid
+    cpu0, floor0, t0 = proc_cpu_s(pid), proc_cpu_s(floor_pid), time.monotonic()
     warm_chunk = min(int(WARMUP_S * sample_rate) // CHUNK, len(pcm) // CHUNK // 2)  # short (quick) runs
     next_rss = t0
     for i, start in enumerate(range(0, len(pcm), CHUNK)):
         if i == warm_chunk:
-            cpu_warm, t_warm = proc_cpu_s(pid), time.monotonic()
+            cpu_warm, floor_warm, t_warm = proc_cpu_s(pid), proc_cpu_s(floor_pid), time.monotonic()
         delay = t0 + (i + 1) * CHUNK / sample_rate - time.monotonic()  # a chunk exists once recorded
         if delay > 0:
             time.sleep(delay)
-        stdin.write(pcm[start : start + CHUNK].astype("<i2").tobytes())
+        data = pcm[start : start + CHUNK].astype("<i2").tobytes()
+        stdin.write(data)
         stdin.flush()
         write_done.append(time.monotonic())
+        assert floor.stdin is not None
+        floor.stdin.write(data)
+        floor.stdin.flush()
         if write_done[-1] >= next_rss:
             rss_kb.append(proc_kb(pid, "VmRSS"))
             next_rss += RSS_EVERY_S
-    cpu1, t1 = proc_cpu_s(pid), time.monotonic()
+    cpu1, floor1, t1 = proc_cpu_s(pid), proc_cpu_s(floor_pid), time.monotonic()
     return {"write_done": write_done, "cpu_s": cpu1 - cpu0, "wall_s": t1 - t0,
             "steady_cpu_s": cpu1 - cpu_warm, "steady_wall_s": t1 - t_warm,
+            "floor_cpu_s": floor1 - floor0, "floor_steady_cpu_s": floor1 - floor_warm,
             "rss_kb": rss_kb, "hwm_kb": proc_kb(pid, "VmHWM")}
 
 
@@ -147,11 +164,15 @@ def run(ctx: Context) -> dict[str, Any]:
             sub = Subscriber(broker.port)
             daemon = subprocess.Popen([*command, "--mqtt-port", str(broker.port)], stdin=subprocess.PIPE,
                                       stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            floor = subprocess.Popen([sys.executable, "-c", BARE_READER], stdin=subprocess.PIPE)
             try:
                 wait_until(lambda: any(p == b"online" for _, p in sub.on("status")), WAIT_S, "the daemon online")
-                fed = feed_live(daemon.stdin, pcm, sr, daemon.pid)
+                fed = feed_live(daemon.stdin, pcm, sr, daemon.pid, floor)
                 wait_until(lambda: len(sub.on("event")) >= len(ends), 5.0, f"{len(ends)} events")
             finally:
+                assert floor.stdin is not None
+                floor.stdin.close()
+                floor.wait(timeout=WAIT_S)
                 daemon.stdin.close()
                 try:
                     daemon.wait(timeout=WAIT_S)
@@ -174,6 +195,7 @@ def run(ctx: Context) -> dict[str, Any]:
     whole_cpu = 100.0 * fed["cpu_s"] / fed["wall_s"]
     # CPU per second of audio: live-paced, the daemon's wall time is the audio's duration
     overhead = (fed["steady_cpu_s"] / fed["steady_wall_s"]) / (offline_s / (len(signal) / sr))
+    floor_cpu = 100.0 * fed["floor_steady_cpu_s"] / fed["steady_wall_s"]
     steady = fed["rss_kb"][len(fed["rss_kb"]) // 2 :]
     steady_mb = summary(steady)["median"] / 1024
     figures = [figure("cpu_percent", "Daemon CPU, % of one core, live-paced speech", steady_cpu, "%",
@@ -182,6 +204,10 @@ def run(ctx: Context) -> dict[str, Any]:
                figure("cpu_over_offline", f"Daemon CPU / the same chain pushed {CHUNK} samples at a time in the "
                       "bench process, per second of audio", overhead, "x", None,
                       f"offline {offline_s:.3f} CPU s for {len(signal) / sr:.1f} s of audio"),
+               figure("cpu_over_floor", "Daemon CPU / a bare Python reader of the same live stdin, same "
+                      "chunks at the same instants", steady_cpu / floor_cpu if floor_cpu else float("nan"), "x",
+                      None, f"bare reader {floor_cpu:.3f} % ({fed['floor_steady_cpu_s']:.2f} CPU s): this host's "
+                      "cost of waking Python for each chunk"),
                figure("cpu_percent_whole", "Daemon CPU incl. first audio (one-off imports)", whole_cpu, "%",
                       None, f"{fed['cpu_s']:.2f} CPU s over {fed['wall_s']:.1f} s")]
     if beyond:
@@ -198,11 +224,15 @@ def run(ctx: Context) -> dict[str, Any]:
             "timings": {"latency_s": {**summary(latency), "raw": latency},
                         "latency_beyond_hangover_s": {**summary(beyond), "raw": beyond} if beyond else {},
                         "rss_kb": {"raw": fed["rss_kb"]},
-                        **{key: fed[key] for key in ("cpu_s", "wall_s", "steady_cpu_s", "steady_wall_s")},
+                        **{key: fed[key] for key in ("cpu_s", "wall_s", "steady_cpu_s", "steady_wall_s",
+                                                      "floor_cpu_s", "floor_steady_cpu_s")},
                         "offline_cpu_s": offline_s},
             "event_seqs": seqs, "command": " ".join(command),
             "notes": [f"PCM written on stdin in {CHUNK}-sample chunks at real-time pace, plus {TAIL_S} s of "
                       "silence; latency from the write of the chunk holding the utterance's last speech sample "
                       "to the subscriber's receipt, minus the hangover",
                       f"CPU = user+system time of the daemon process / wall time, from {WARMUP_S:g} s after the "
-                      "first audio (start-up and first-use imports excluded; the whole-run figure keeps them)"]}
+                      "first audio (start-up and first-use imports excluded; the whole-run figure keeps them)",
+                      "bare reader = a Python process that only selects on its stdin and reads it, fed the same "
+                      "chunks right after the daemon: the host's own cost of a wake-up per chunk, which on an "
+                      "idle virtual machine is several times what it is on a busy one"]}

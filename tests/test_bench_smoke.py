@@ -81,8 +81,9 @@ def test_the_pitch_accuracy_report_runs(tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.skipif(not HAS_MOSQUITTO, reason="mosquitto is not installed")
 def test_daemon_benchmark_writes_valid_json(tmp_path: Path) -> None:
     (record,) = run_quick(tmp_path, ["daemon"])
-    assert {f["key"] for f in record["figures"]} >= {"cpu_percent", "steady_rss_mb"}
+    assert {f["key"] for f in record["figures"]} >= {"cpu_percent", "cpu_over_floor", "steady_rss_mb"}
     assert len(record["timings"]["rss_kb"]["raw"]) >= 1
+    assert record["timings"]["floor_cpu_s"] >= 0.0
 
 
 @pytest.mark.slow
