@@ -12,7 +12,7 @@ from edge_ser.errors import ConfigError
 from edge_ser.features.config import FeatureConfig
 from edge_ser.features.framing import frame_signal
 from edge_ser.features.frontend import StreamingFrontEnd, mfcc, signal_features, stream_features
-from edge_ser.features.mfcc import mel_filterbank
+from edge_ser.features.mfcc import SPECTRUM_BLOCK, analysis_window, mel_filterbank, power_spectrum
 from edge_ser.features.normalise import normalise_window
 
 librosa = pytest.importorskip("librosa", reason="librosa (dev extra) is the parity reference")
@@ -108,6 +108,19 @@ def test_frame_features_depend_only_on_the_frame(speech_16k: np.ndarray) -> None
     loud_tail = np.concatenate([quiet, np.ones(16000, dtype=np.float32) * 0.9])
     head = mfcc(quiet, cfg)
     np.testing.assert_array_equal(mfcc(loud_tail, cfg)[: len(head)], head)
+
+
+def test_power_spectrum_is_the_same_frame_by_frame_and_across_blocks(speech_16k: np.ndarray) -> None:
+    """Long signals are transformed SPECTRUM_BLOCK frames at a time: each frame's power must equal
+    its power computed alone, and NumPy's own FFT of the windowed, zero-padded frame."""
+    cfg = FeatureConfig()
+    frames = frame_signal(speech_16k, cfg)[: 3 * SPECTRUM_BLOCK + 5]
+    together = power_spectrum(frames, cfg)
+    alone = np.concatenate([power_spectrum(frames[i : i + 1], cfg) for i in range(len(frames))])
+    np.testing.assert_array_equal(together, alone)
+    reference = np.abs(np.fft.rfft(frames.astype(np.float64) * analysis_window(cfg), cfg.n_fft)) ** 2
+    np.testing.assert_allclose(together, reference, rtol=1e-4, atol=1e-6 * reference.max())
+    assert power_spectrum(frames[:0], cfg).shape == (0, cfg.n_fft // 2 + 1)
 
 
 def test_framing_is_a_view_not_a_copy(speech_16k: np.ndarray) -> None:

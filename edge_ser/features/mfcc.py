@@ -79,12 +79,27 @@ def analysis_window(cfg: FeatureConfig) -> np.ndarray:
     return (alpha - (1 - alpha) * np.cos(2 * np.pi * n / cfg.frame_length)).astype(np.float32)
 
 
+SPECTRUM_BLOCK = 32  # frames transformed at a time: scratch arrays of 64 KB, below glibc's mmap threshold
+
+
 def power_spectrum(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """|rfft|^2 of windowed frames, float32. A frame shorter than n_fft is zero-padded at the end:
-    the same magnitudes as librosa's centred padding, because a circular shift only changes phase."""
-    padded = np.zeros((len(frames), cfg.n_fft), dtype=np.float32)
-    np.multiply(frames, analysis_window(cfg), out=padded[:, : cfg.frame_length])
-    power: np.ndarray = np.abs(transforms().rfft(padded))  # |z| of complex64 is float32
+    the same magnitudes as librosa's centred padding, because a circular shift only changes phase.
+
+    Why in blocks of SPECTRUM_BLOCK frames: transforming a long signal at once makes padded and
+    complex temporaries of megabytes, which the allocator maps fresh from the kernel on every call
+    and releases after; their page faults cost more than the FFT (60 s of speech: 15 ms at once,
+    5-6 ms in blocks, here). Small blocks reuse the same cached memory. Every frame's transform is
+    the same whatever the block size, so the numbers do not change."""
+    count = len(frames)
+    power = np.empty((count, cfg.n_fft // 2 + 1), dtype=np.float32)
+    padded = np.zeros((min(count, SPECTRUM_BLOCK), cfg.n_fft), dtype=np.float32)
+    window, fft = analysis_window(cfg), transforms()
+    for start in range(0, count, SPECTRUM_BLOCK):
+        stop = min(start + SPECTRUM_BLOCK, count)
+        block = padded[: stop - start]
+        np.multiply(frames[start:stop], window, out=block[:, : cfg.frame_length])
+        np.abs(fft.rfft(block), out=power[start:stop])  # |z| of complex64 is float32
     power *= power
     return power
 
