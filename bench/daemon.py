@@ -33,6 +33,7 @@ import paho.mqtt.client as mqtt
 from bench.context import REPO, Context
 from bench.results import Target, figure
 from bench.timing import summary
+from edge_ser.audio.source import HEARTBEAT_S
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.recogniser import Recogniser, analyse, gate_from_manifest
 from edge_ser_testing.broker import MosquittoBroker, wait_until
@@ -49,7 +50,8 @@ WAIT_S = 30.0
 RSS_EVERY_S = 1.0
 # The floor: wait on the pipe at most a heartbeat at a time and read a chunk, as StdinSource does.
 BARE_READER = ("import os, select, sys\nfd = sys.stdin.fileno()\nwhile True:\n"
-               "    if select.select([fd], [], [], 0.25)[0] and not os.read(fd, 2048):\n        break\n")
+               f"    if select.select([fd], [], [], {HEARTBEAT_S})[0] and not os.read(fd, {2 * CHUNK}):\n"
+               "        break\n")
 WARMUP_S = 2.0  # first audio pays one-off costs (first-use imports, caches): kept out of the steady CPU figure
 
 
@@ -123,7 +125,8 @@ def feed_live(stdin: Any, pcm: np.ndarray, sample_rate: int, pid: int,
     """Write PCM at real-time pace to the daemon and to the bare reader `floor`; return write
     times per chunk, CPU seconds of both and the daemon's RSS samples."""
     write_done, rss_kb = [], []
-    floor_pid = floor.pid
+    floor_pid, floor_stdin = floor.pid, floor.stdin
+    assert floor_stdin is not None
     cpu0, t0 = proc_cpu_s(pid), time.monotonic()
     exact0, floor0 = threads_cpu_s(pid), threads_cpu_s(floor_pid)
     warm_chunk = min(int(WARMUP_S * sample_rate) // CHUNK, len(pcm) // CHUNK // 2)  # short (quick) runs
@@ -139,9 +142,8 @@ def feed_live(stdin: Any, pcm: np.ndarray, sample_rate: int, pid: int,
         stdin.write(data)
         stdin.flush()
         write_done.append(time.monotonic())
-        assert floor.stdin is not None
-        floor.stdin.write(data)
-        floor.stdin.flush()
+        floor_stdin.write(data)
+        floor_stdin.flush()
         if write_done[-1] >= next_rss:
             rss_kb.append(proc_kb(pid, "VmRSS"))
             next_rss += RSS_EVERY_S

@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 
 from edge_ser.audio.mic import MicSource
-from edge_ser.audio.wavfile import write_wav
 from edge_ser.protocol.payloads import load_schema
 from edge_ser_testing.broker import MosquittoBroker, wait_until
 from tests.audio_fixtures import espeak_wav
-from tests.daemon_process import REPO, DaemonProcess, synthetic_speech_wav
+from tests.daemon_process import REPO, DaemonProcess, silence_wav, synthetic_speech_wav
 from tests.mqtt_fixtures import MqttCollector
 from tests.pulse_fixtures import VirtualMic
 
@@ -85,10 +84,8 @@ def test_virtual_microphone_to_events(virtual_mic: VirtualMic, tmp_path: Path,
                            env=virtual_mic.env())
     daemon.wait_for_output("microphone opened")
     # A freshly linked capture stream can miss the start of the first playback (see the test above);
-    # a second of silence first keeps that from cutting an utterance that is then counted.
-    silence = tmp_path / "silence.wav"
-    write_wav(silence, np.zeros(16000, dtype=np.float32), 16000)
-    virtual_mic.play_and_wait(silence)
+    # a second of near-silence first keeps that from cutting an utterance that is then counted.
+    virtual_mic.play_and_wait(silence_wav(tmp_path / "silence.wav", seconds=1.0))
     virtual_mic.play_and_wait(synthetic_speech_wav(tmp_path / "speech.wav"))
     wait_until(lambda: len(daemon.events()) == 4, what="one event per utterance")
     speech = espeak_wav(tmp_path / "espeak.wav", "Hello there. I am talking to the robot now.")
