@@ -108,6 +108,35 @@ def test_a_syllable_is_a_peak_and_a_step_is_not() -> None:
     assert evidence.peak_prominence_db == pytest.approx(smoothed, abs=0.1)
 
 
+def _prominence_by_definition(x: list[float]) -> float:
+    """The definition spelled out, one peak at a time, scanning outwards: an independent oracle."""
+    best = 0.0
+    for i in range(1, len(x) - 1):
+        if not (x[i] > x[i - 1] and x[i] >= x[i + 1]):
+            continue
+        bases = []
+        for step in (-1, 1):
+            j, lowest = i, x[i]
+            while 0 <= j + step < len(x) and x[j + step] <= x[i]:
+                j += step
+                lowest = min(lowest, x[j])
+            bases.append(lowest)
+        best = max(best, x[i] - max(bases))
+    return best
+
+
+def test_peak_prominence_and_voiced_runs_agree_with_their_definitions() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(600):
+        n = int(rng.integers(0, 220))
+        # random walks, and coarse integer levels so that plateaus and equal peaks occur
+        x = rng.normal(0, 4, n).cumsum() if trial % 2 else rng.integers(0, 4, n).astype(float)
+        assert peak_prominence(x) == _prominence_by_definition(x.tolist()), x
+        flags = rng.random(n) < rng.uniform(0, 1)
+        runs = "".join("1" if f else "0" for f in flags).split("0")
+        assert longest_run(flags) == max(map(len, runs)), flags
+
+
 def test_pitch_motion_and_voiced_runs_on_hand_made_tracks() -> None:
     voicing = np.array([0.9, 0.9, 0.9, 0.1, 0.9, 0.9, 0.2, 0.8])
     log_f0 = np.array([0.0, 0.01, 0.04, 0.0, 0.5, 0.5, 0.0, 0.3])
