@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from math import gcd
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.signal import firwin, resample_poly
 
 from edge_ser.audio.resampler import KAISER_BETA, StreamResampler, lowpass_taps
+from edge_ser.audio.wavfile import read_audio, write_wav
 
 
 def _stream(signal: np.ndarray, rate_in: int, rate_out: int, chunk: int) -> np.ndarray:
@@ -73,3 +75,21 @@ def test_a_48k_microphone_does_not_import_scipy() -> None:
             "print(len(out) > 15000, sorted(m for m in ('scipy', 'scipy.signal') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True []", out
+
+
+def test_a_file_is_resampled_as_the_microphone_would_be(tmp_path: Path) -> None:
+    """A 44.1 kHz WAV read by `load_audio` (what `predict` reads) gives exactly the samples the
+    streaming resampler gives a 44.1 kHz microphone pushing 1024-sample chunks, and reading it
+    imports no scipy.signal."""
+    x = _speechlike(44100, 3.0)
+    path = tmp_path / "speech_44k.wav"
+    write_wav(path, x, 44100)
+    as_stored = read_audio(path)[0][:, 0]
+    code = ("import sys\nfrom edge_ser.audio.wavfile import load_audio\n"
+            f"y = load_audio({str(path)!r}, 16000)\nsys.stdout.buffer.write(y.tobytes())\n"
+            "sys.stderr.write(str(sorted(m for m in ('scipy', 'scipy.signal') if m in sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert done.stderr.decode().strip() == "[]"
+    loaded = np.frombuffer(done.stdout, dtype=np.float32)
+    assert np.array_equal(loaded, _stream(as_stored, 44100, 16000, 1024))
+    assert len(loaded) == 3 * 16000

@@ -48,6 +48,7 @@ class StreamResampler:
         bank = np.zeros(self.up * self._taps_per_phase)
         bank[: len(taps)] = taps
         self._bank = bank.reshape(self._taps_per_phase, self.up).T.copy()  # (up, taps_per_phase)
+        self._tap_offsets = np.arange(self._taps_per_phase)
         # Input history from global index _base; it starts with zeros before the first sample, which
         # is how resample_poly pads the start of a signal.
         self._history = np.zeros(self._taps_per_phase, dtype=np.float64)
@@ -85,15 +86,14 @@ class StreamResampler:
         m = np.arange(self._emitted, stop, dtype=np.int64)
         j = m * self.down + self._half
         newest, phase = j // self.up, j % self.up  # newest input index used, and the sub-filter
-        taps = self._bank[phase]  # (n_out, taps_per_phase)
-        out = np.zeros(len(m))
-        # A fixed loop over taps (not a matrix product) so each output is summed in the same order
-        # whatever the number of outputs in this call: that is what makes the stream chunk-invariant.
-        for i in range(self._taps_per_phase):
-            out += taps[:, i] * self._history[newest - i - self._base]
+        # Each output's inputs as one row, newest first, times its sub-filter, summed along the row:
+        # every row is reduced on its own, by the same steps whatever the number of rows in this
+        # call, which is what makes the stream chunk-invariant (a matrix product would not promise that).
+        inputs = self._history[(newest - self._base)[:, None] - self._tap_offsets]
+        inputs *= self._bank[phase]
         self._emitted = stop
         self._trim()
-        return out.astype(np.float32)
+        return inputs.sum(axis=1).astype(np.float32)
 
     def _trim(self) -> None:
         """Drop history no future output can reach."""
