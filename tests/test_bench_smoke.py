@@ -69,6 +69,10 @@ def test_light_benchmarks_write_valid_json(tmp_path: Path) -> None:
             assert entry["repeats"] == len(entry["raw_s"]) == run_all.QUICK["repeats"]
     streaming = next(r for r in records if r["benchmark"] == "streaming")
     assert all(streaming["identical_outputs"].values())
+    # the 44.1 kHz microphone case classifies the same speech: as many windows as at 16 kHz, give or take one
+    for seconds in (k for k in streaming["windows"] if "mic" not in k):
+        assert abs(streaming["windows"][f"{seconds}_mic_44100"] - streaming["windows"][seconds]) <= 1
+    assert any(f["key"].startswith("mic_ratio_44100") and f["value"] > 1 for f in streaming["figures"])
 
 
 def test_the_pitch_accuracy_report_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

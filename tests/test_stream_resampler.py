@@ -38,12 +38,18 @@ def test_matches_resample_poly(rate_in: int) -> None:
     np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-@pytest.mark.parametrize("rate_in", [48000, 44100])
+@pytest.mark.parametrize("rate_in", [48000, 44100, 22050, 11025, 8000])
 def test_chunk_invariant(rate_in: int) -> None:
     x = _speechlike(rate_in, 1.0)
     outputs = [_stream(x, rate_in, 16000, size) for size in (160, 441, 1000, 4096, len(x))]
     for out in outputs[1:]:
         assert np.array_equal(out, outputs[0])
+    rng = np.random.default_rng(rate_in)
+    for largest in (3, 50, 5000):  # chunks far shorter than the filter, and irregular ones
+        r = StreamResampler(rate_in, 16000)
+        cuts = np.cumsum(rng.integers(1, largest + 1, size=len(x)))
+        parts = [r.push(chunk) for chunk in np.split(x, cuts[cuts < len(x)])]
+        assert np.array_equal(np.concatenate([*parts, r.flush()]), outputs[0]), largest
 
 
 def test_chunks_smaller_than_filter_emit_progressively() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from edge_ser.errors import ConfigError
 
@@ -47,8 +48,13 @@ class StreamResampler:
         self._taps_per_phase = -(-len(taps) // self.up)
         bank = np.zeros(self.up * self._taps_per_phase)
         bank[: len(taps)] = taps
-        self._bank = bank.reshape(self._taps_per_phase, self.up).T.copy()  # (up, taps_per_phase)
-        self._tap_offsets = np.arange(self._taps_per_phase)
+        bank = bank.reshape(self._taps_per_phase, self.up).T  # (up, taps_per_phase)
+        # Output m uses sub-filter (m * down + half) % up, which repeats every `up` outputs: the
+        # sub-filters of outputs 0..up-1 in that order, oldest input's tap first, tiled as far as a
+        # call needs (`_taps_for`), so a call's filters are a slice of this table, never a gather.
+        order = (np.arange(self.up) * self.down + self._half) % self.up
+        self._cycle = np.ascontiguousarray(bank[order, ::-1])
+        self._tiled = self._cycle
         # Input history from global index _base; it starts with zeros before the first sample, which
         # is how resample_poly pads the start of a signal.
         self._history = np.zeros(self._taps_per_phase, dtype=np.float64)
@@ -83,17 +89,25 @@ class StreamResampler:
         return out
 
     def _produce(self, stop: int) -> np.ndarray:
+        if stop <= self._emitted:  # nothing new is complete (a chunk shorter than the filter's reach)
+            return np.zeros(0, dtype=np.float32)
         m = np.arange(self._emitted, stop, dtype=np.int64)
-        j = m * self.down + self._half
-        newest, phase = j // self.up, j % self.up  # newest input index used, and the sub-filter
-        # Each output's inputs as one row, newest first, times its sub-filter, summed along the row:
-        # every row is reduced on its own, by the same steps whatever the number of rows in this
-        # call, which is what makes the stream chunk-invariant (a matrix product would not promise that).
-        inputs = self._history[(newest - self._base)[:, None] - self._tap_offsets]
-        inputs *= self._bank[phase]
+        oldest = (m * self.down + self._half) // self.up - (self._taps_per_phase - 1)  # first input used
+        inputs = sliding_window_view(self._history, self._taps_per_phase)[oldest - self._base]
+        # Each output is one row's dot product with its sub-filter, a fixed loop over the row
+        # whatever the number of rows in this call: that is what makes the stream chunk-invariant
+        # (a matrix product would not promise it).
+        out = np.einsum("ij,ij->i", inputs, self._taps_for(self._emitted, len(m)))
         self._emitted = stop
         self._trim()
-        return inputs.sum(axis=1).astype(np.float32)
+        return out.astype(np.float32)
+
+    def _taps_for(self, first: int, count: int) -> np.ndarray:
+        """The sub-filters of outputs first..first+count-1, as rows: a slice of the tiled cycle."""
+        start = first % self.up
+        if len(self._tiled) < start + count:
+            self._tiled = np.tile(self._cycle, (-(-(start + count) // self.up), 1))
+        return self._tiled[start : start + count]
 
     def _trim(self) -> None:
         """Drop history no future output can reach."""
