@@ -34,22 +34,19 @@ BATCH_RATIO = Target("<=", 1.3)
 MIC_RATE = 44100  # a common rate of USB microphones and codecs that offer no 16 kHz mode
 
 
-def recognise(recogniser: Recogniser, chunks: list[np.ndarray]) -> list[Any]:
+def recognise(recogniser: Recogniser, chunks: list[np.ndarray], rate: int | None = None) -> list[Any]:
     """One run from the same start: a fresh stream and, for a model that adapts to its speaker,
-    the prior again (otherwise each run would hear the audio with the last run's voice in mind)."""
+    the prior again (otherwise each run would hear the audio with the last run's voice in mind).
+    With `rate`, the chunks were captured at that rate and are resampled as the microphone source does."""
     recogniser.reset()
     recogniser.reset_adaptation()
-    outputs = [item for chunk in chunks for item in recogniser.push(chunk)]
+    if rate is None:
+        outputs = [item for chunk in chunks for item in recogniser.push(chunk)]
+    else:
+        resampler = StreamResampler(rate, recogniser.features.sample_rate)
+        outputs = [item for chunk in chunks for item in recogniser.push(resampler.push(chunk))]
+        outputs += recogniser.push(resampler.flush())
     return outputs + recogniser.flush()
-
-
-def recognise_resampled(recogniser: Recogniser, chunks: list[np.ndarray], rate: int) -> list[Any]:
-    """`recognise` for a microphone at `rate`: each chunk resampled as the microphone source does."""
-    recogniser.reset()
-    recogniser.reset_adaptation()
-    resampler = StreamResampler(rate, recogniser.features.sample_rate)
-    outputs = [item for chunk in chunks for item in recogniser.push(resampler.push(chunk))]
-    return outputs + recogniser.push(resampler.flush()) + recogniser.flush()
 
 
 def at_mic_rate(signal: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -75,7 +72,7 @@ def cases(signal: np.ndarray, recogniser: Recogniser) -> dict[str, Callable[[], 
         out[f"chunk_{size}"] = lambda chunks=chunks: recognise(recogniser, chunks)
     rate = recogniser.features.sample_rate
     mic_chunks = split(at_mic_rate(signal, rate), round(HEADLINE_CHUNK * MIC_RATE / rate))
-    out[f"mic_{MIC_RATE}"] = lambda: recognise_resampled(recogniser, mic_chunks, MIC_RATE)
+    out[f"mic_{MIC_RATE}"] = lambda: recognise(recogniser, mic_chunks, MIC_RATE)
     return out
 
 
@@ -90,7 +87,7 @@ def run(ctx: Context) -> dict[str, Any]:
         reference = fingerprint(recognise(recogniser, [signal]))
         windows[f"{seconds}s"] = sum(row[0] == "WindowScored" for row in reference)
         windows[f"{seconds}s_mic_{MIC_RATE}"] = sum(row[0] == "WindowScored" for row in fingerprint(
-            recognise_resampled(recogniser, split(at_mic_rate(signal, recogniser.features.sample_rate), 4096),
+            recognise(recogniser, split(at_mic_rate(signal, recogniser.features.sample_rate), 4096),
                                 MIC_RATE)))
         identical[f"{seconds}s"] = all(fingerprint(recognise(recogniser, split(signal, size))) == reference
                                        for size in CHUNKS)
