@@ -46,9 +46,9 @@ class StreamResampler:
         taps = np.ones(1) if self.passthrough else lowpass_taps(2 * self._half + 1, 1.0 / max_rate) * self.up
         # Polyphase bank: phase p holds taps p, p+up, p+2up, ... (zero-padded to equal length).
         self._taps_per_phase = -(-len(taps) // self.up)
-        bank = np.zeros(self.up * self._taps_per_phase)
-        bank[: len(taps)] = taps
-        bank = bank.reshape(self._taps_per_phase, self.up).T  # (up, taps_per_phase)
+        flat = np.zeros(self.up * self._taps_per_phase)
+        flat[: len(taps)] = taps
+        bank = flat.reshape(self._taps_per_phase, self.up).T  # (up, taps_per_phase)
         # Output m uses sub-filter (m * down + half) % up, which repeats every `up` outputs: the
         # sub-filters of outputs 0..up-1 in that order, oldest input's tap first, tiled as far as a
         # call needs (`_taps_for`), so a call's filters are a slice of this table, never a gather.
@@ -97,7 +97,7 @@ class StreamResampler:
         # Each output is one row's dot product with its sub-filter, a fixed loop over the row
         # whatever the number of rows in this call: that is what makes the stream chunk-invariant
         # (a matrix product would not promise it).
-        out = np.einsum("ij,ij->i", inputs, self._taps_for(self._emitted, len(m)))
+        out: np.ndarray = np.einsum("ij,ij->i", inputs, self._taps_for(self._emitted, len(m)))
         self._emitted = stop
         self._trim()
         return out.astype(np.float32)
