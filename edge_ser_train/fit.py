@@ -112,28 +112,52 @@ def example_weights(y: np.ndarray, corpus: np.ndarray, balance: str,
     return share[index].astype(np.float32)
 
 
-def epoch_inputs(x: np.ndarray, targets: np.ndarray, cfg: TrainConfig,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+class EpochScratch:
+    """Two arrays the size of the training windows, kept for the whole run and refilled every epoch.
+
+    Why: an epoch's SpecAugment and mixup make several arrays of hundreds of megabytes. Fresh ones
+    are new memory every epoch, which the kernel must zero page by page, and on a virtual machine
+    whose host takes back freed memory that cost most of an epoch here (perf: ~80 % of the time in
+    clear_page under page faults; first touch ~6 s per 490 MB, reuse 0.1 s). Refilling the same two
+    arrays computes the very same numbers."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.masked = np.empty_like(x)
+        self.partner = np.empty_like(x)
+
+
+def epoch_inputs(x: np.ndarray, targets: np.ndarray, cfg: TrainConfig, rng: np.random.Generator,
+                 scratch: EpochScratch | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's training windows and targets as the recipe regularises them: SpecAugment masks
     redrawn, then mixup, if `cfg` asks for them. Shared by training and quantisation-aware fine-tuning,
-    so the fine-tuning sees the inputs the model was trained on, not a cleaner distribution."""
+    so the fine-tuning sees the inputs the model was trained on, not a cleaner distribution. With
+    `scratch`, the result lives in its arrays (valid until the next call)."""
+    if scratch is None and (cfg.spec_augment or cfg.mixup > 0):
+        scratch = EpochScratch(x)
     if cfg.spec_augment:
-        x = np.stack([spec_augment(w, rng) for w in x])
+        for i, window in enumerate(x):
+            scratch.masked[i] = spec_augment(window, rng)
+        x = scratch.masked
     if cfg.mixup > 0:
-        x, targets = mixup(x, targets, cfg.mixup, rng)
+        x, targets = mixup(x, targets, cfg.mixup, rng, scratch)
     return x, targets
 
 
-def mixup(x: np.ndarray, targets: np.ndarray, alpha: float,
-          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def mixup(x: np.ndarray, targets: np.ndarray, alpha: float, rng: np.random.Generator,
+          scratch: EpochScratch | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each window blended with a random other one, and its one-hot target alike (Zhang et al. 2018):
     with a dozen training speakers the model otherwise memorises speakers; blends of two speakers'
-    windows smooth the decision boundaries between them."""
+    windows smooth the decision boundaries between them. The blend is written into `scratch`
+    (`x` may be its `masked` array)."""
+    scratch = scratch or EpochScratch(x)
     lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
     lam = np.maximum(lam, 1 - lam)  # the first window dominates, so its weight still applies
     other = rng.permutation(len(x))
-    mixed = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[other]
-    return mixed.astype(np.float32), lam[:, None] * targets + (1 - lam[:, None]) * targets[other]
+    np.take(x, other, axis=0, out=scratch.partner)  # before `x` is overwritten when it is scratch.masked
+    scratch.partner *= (1 - lam)[:, None, None]
+    np.multiply(x, lam[:, None, None], out=scratch.masked)
+    scratch.masked += scratch.partner
+    return scratch.masked, lam[:, None] * targets + (1 - lam[:, None]) * targets[other]
 
 
 def cosine_rate(initial: float, epoch: int, epochs: int) -> float:
@@ -201,11 +225,12 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
     targets = np.eye(len(labels), dtype=np.float32)[train.y]
     weights = example_weights(train.y, train.clip_corpus[train.clip], cfg.balance, train.clip_speaker[train.clip])
     rng = np.random.default_rng(seed)
+    scratch = EpochScratch(train.x) if cfg.spec_augment or cfg.mixup > 0 else None
     history, best, best_weights, since_best = History(), (-np.inf,), model.get_weights(), 0
     for epoch in range(cfg.max_epochs):
         if cfg.schedule == "cosine":
             optimizer.learning_rate.assign(cosine_rate(cfg.learning_rate, epoch, cfg.max_epochs))
-        x, y = epoch_inputs(train.x, targets, cfg, rng)
+        x, y = epoch_inputs(train.x, targets, cfg, rng, scratch)
         fitted = model.fit(x, y, batch_size=cfg.batch_size, epochs=1, sample_weight=weights,
                            shuffle=True, verbose=0)
         val_loss, val_ua = _clip_ua(model, val, labels)

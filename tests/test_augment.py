@@ -187,3 +187,26 @@ def test_an_epochs_inputs_are_masked_and_blended_only_as_the_recipe_says() -> No
     assert (masked == 0).any() and hard is targets
     _, soft = epoch_inputs(x, targets, TrainConfig(spec_augment=False, mixup=0.4), rng)
     assert ((soft > 0) & (soft < 1)).any()
+
+
+def test_an_epochs_inputs_in_reused_scratch_are_the_values_computed_afresh() -> None:
+    """Training refills the same two arrays every epoch (fit.EpochScratch): the values must be those
+    of the recipe written out with fresh arrays, epoch after epoch, and the windows stay untouched."""
+    from edge_ser_train.augment import spec_augment
+    from edge_ser_train.fit import EpochScratch, TrainConfig, epoch_inputs
+
+    x = np.random.default_rng(5).normal(0.0, 1.0, size=(40, 50, 6)).astype(np.float32)
+    original = x.copy()
+    targets = np.eye(4, dtype=np.float32)[np.arange(40) % 4]
+    cfg = TrainConfig(spec_augment=True, mixup=0.4)
+    scratch, rng, reference_rng = EpochScratch(x), np.random.default_rng(6), np.random.default_rng(6)
+    for _epoch in range(3):
+        got_x, got_t = epoch_inputs(x, targets, cfg, rng, scratch)
+        masked = np.stack([spec_augment(w, reference_rng) for w in x])
+        lam = reference_rng.beta(0.4, 0.4, size=len(x)).astype(np.float32)
+        lam = np.maximum(lam, 1 - lam)
+        other = reference_rng.permutation(len(x))
+        want_x = lam[:, None, None] * masked + (1 - lam[:, None, None]) * masked[other]
+        assert np.array_equal(got_x, want_x)
+        assert np.array_equal(got_t, lam[:, None] * targets + (1 - lam[:, None]) * targets[other])
+        assert np.array_equal(x, original)
