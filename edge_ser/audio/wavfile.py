@@ -28,10 +28,10 @@ EXTENSIBLE = 0xFFFE
 # (or one sharing no factor with 16 kHz, like 4294967295) would design a filter of billions of taps.
 MIN_RATE, MAX_RATE = 1000, 384_000
 
+RESAMPLE_BLOCK = 1 << 14  # input samples per push when resampling a file: bounds the filter's working arrays
 # What a folder is searched for: WAV always, the others for soundfile (files without it say so).
 AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga")
 # Leading bytes of the containers soundfile reads, to tell a user which file wants it.
-RESAMPLE_BLOCK = 1 << 14  # input samples per push when resampling a file: bounds the filter's working arrays
 _OTHER_CONTAINERS = {b"fLaC": "FLAC", b"FORM": "AIFF", b"OggS": "OGG", b"RIFX": "big-endian WAV (RIFX)"}
 
 
