@@ -19,6 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from edge_ser.errors import ConfigError
 
 KAISER_BETA = 5.0  # resample_poly's default window
+TILED_BYTES = 8 << 20  # largest table of sub-filters tiled for slicing (44.1 kHz in 0.1 s chunks: ~0.8 MB)
 
 
 def lowpass_taps(count: int, cutoff: float) -> np.ndarray:
@@ -103,10 +104,15 @@ class StreamResampler:
         return out.astype(np.float32)
 
     def _taps_for(self, first: int, count: int) -> np.ndarray:
-        """The sub-filters of outputs first..first+count-1, as rows: a slice of the tiled cycle."""
+        """The sub-filters of outputs first..first+count-1, as rows: a slice of the tiled cycle, or
+        gathered from the cycle where tiling would outgrow TILED_BYTES (rates that share few factors
+        with the model's, like 44,099 Hz, have a cycle of thousands of long sub-filters)."""
         start = first % self.up
         if len(self._tiled) < start + count:
-            self._tiled = np.tile(self._cycle, (-(-(start + count) // self.up), 1))
+            tiles = -(-(start + count) // self.up)
+            if tiles * self._cycle.nbytes > TILED_BYTES:
+                return self._cycle[(start + np.arange(count)) % self.up]
+            self._tiled = np.tile(self._cycle, (tiles, 1))
         return self._tiled[start : start + count]
 
     def _trim(self) -> None:
