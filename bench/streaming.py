@@ -23,6 +23,7 @@ from bench.context import Context
 from bench.results import Target, figure, ratio_figure
 from bench.timing import interleave, paired_ratio
 from edge_ser.audio.resampler import StreamResampler
+from edge_ser.audio.wavfile import resample
 from edge_ser.model.classifier import Classifier
 from edge_ser.recognise.recogniser import Recogniser, UtteranceEnded, WindowScored
 
@@ -49,12 +50,6 @@ def recognise(recogniser: Recogniser, chunks: list[np.ndarray], rate: int | None
     return outputs + recogniser.flush()
 
 
-def at_mic_rate(signal: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The speech as a 44.1 kHz microphone would capture it (made once, outside the timed calls)."""
-    resampler = StreamResampler(sample_rate, MIC_RATE)
-    return np.concatenate([resampler.push(signal), resampler.flush()])
-
-
 def fingerprint(outputs: list[Any]) -> list[tuple[Any, ...]]:
     return [(type(o).__name__, o.start, o.end, o.probabilities.tobytes()) for o in outputs
             if isinstance(o, WindowScored | UtteranceEnded)]
@@ -65,13 +60,13 @@ def split(signal: np.ndarray, size: int) -> list[np.ndarray]:
     return [signal[i : i + size] for i in range(0, len(signal), size)]
 
 
-def cases(signal: np.ndarray, recogniser: Recogniser) -> dict[str, Callable[[], object]]:
+def cases(signal: np.ndarray, at_mic_rate: np.ndarray, recogniser: Recogniser) -> dict[str, Callable[[], object]]:
+    """The timed runs; `at_mic_rate` is the same speech as a MIC_RATE microphone would capture it."""
     out: dict[str, Callable[[], object]] = {"one_push": lambda: recognise(recogniser, [signal])}
     for size in CHUNKS:
         chunks = split(signal, size)
         out[f"chunk_{size}"] = lambda chunks=chunks: recognise(recogniser, chunks)
-    rate = recogniser.features.sample_rate
-    mic_chunks = split(at_mic_rate(signal, rate), round(HEADLINE_CHUNK * MIC_RATE / rate))
+    mic_chunks = split(at_mic_rate, round(HEADLINE_CHUNK * MIC_RATE / recogniser.features.sample_rate))
     out[f"mic_{MIC_RATE}"] = lambda: recognise(recogniser, mic_chunks, MIC_RATE)
     return out
 
@@ -82,13 +77,13 @@ def run(ctx: Context) -> dict[str, Any]:
     recogniser = Recogniser.from_manifest(Classifier(ctx.model.path))
     figures, timings, ratios, identical, windows = [], {}, {}, {}, {}
     for seconds, signal in sorted(ctx.speech.signals.items()):
-        stats = interleave(cases(signal, recogniser), ctx.repeats, ctx.min_sample_s)
+        at_mic_rate = resample(signal, recogniser.features.sample_rate, MIC_RATE)  # made once, outside the timing
+        stats = interleave(cases(signal, at_mic_rate, recogniser), ctx.repeats, ctx.min_sample_s)
         timings[f"{seconds}s"] = {name: s.to_dict() for name, s in stats.items()}
         reference = fingerprint(recognise(recogniser, [signal]))
         windows[f"{seconds}s"] = sum(row[0] == "WindowScored" for row in reference)
         windows[f"{seconds}s_mic_{MIC_RATE}"] = sum(row[0] == "WindowScored" for row in fingerprint(
-            recognise(recogniser, split(at_mic_rate(signal, recogniser.features.sample_rate), 4096),
-                                MIC_RATE)))
+            recognise(recogniser, split(at_mic_rate, 4096), MIC_RATE)))
         identical[f"{seconds}s"] = all(fingerprint(recognise(recogniser, split(signal, size))) == reference
                                        for size in CHUNKS)
         per_second = stats["one_push"].median / seconds * 1e3
