@@ -49,6 +49,11 @@ class TrainConfig:
     qat_learning_rate: float = 1e-4  # its fixed rate
     qat_augment: bool = False  # its epochs with the training recipe's SpecAugment and mixup
 
+    @property
+    def regularises_inputs(self) -> bool:
+        """Whether an epoch's inputs are made anew (SpecAugment or mixup), not the windows as they are."""
+        return self.spec_augment or self.mixup > 0
+
     def __post_init__(self) -> None:
         if self.qat_epochs < 0:
             raise ConfigError(f"qat_epochs must be >= 0, not {self.qat_epochs}")
@@ -132,7 +137,7 @@ def epoch_inputs(x: np.ndarray, targets: np.ndarray, cfg: TrainConfig, rng: np.r
     redrawn, then mixup, if `cfg` asks for them. Shared by training and quantisation-aware fine-tuning,
     so the fine-tuning sees the inputs the model was trained on, not a cleaner distribution. With
     `scratch`, the result lives in its arrays (valid until the next call)."""
-    if scratch is None and (cfg.spec_augment or cfg.mixup > 0):
+    if scratch is None and cfg.regularises_inputs:
         scratch = EpochScratch(x)
     if cfg.spec_augment:
         for i, window in enumerate(x):
@@ -225,7 +230,7 @@ def _train_member(train: ExampleSet, val: ExampleSet, labels: tuple[str, ...], m
     targets = np.eye(len(labels), dtype=np.float32)[train.y]
     weights = example_weights(train.y, train.clip_corpus[train.clip], cfg.balance, train.clip_speaker[train.clip])
     rng = np.random.default_rng(seed)
-    scratch = EpochScratch(train.x) if cfg.spec_augment or cfg.mixup > 0 else None
+    scratch = EpochScratch(train.x) if cfg.regularises_inputs else None
     history, best, best_weights, since_best = History(), (-np.inf,), model.get_weights(), 0
     for epoch in range(cfg.max_epochs):
         if cfg.schedule == "cosine":
